@@ -1,0 +1,146 @@
+"""Harvest benchmark: 100 feeds × 50 entries served on loopback.
+
+    python bench/harvest.py [--feeds 100] [--entries 50]
+
+Prints, measured in this run:
+  * feedparser alone parsing the same 100 bodies (the baseline),
+  * a first harvest into a fresh SQLite file: entries/s and the ratio of its time to the baseline
+    (target ≤ 2.0),
+  * a second harvest where every feed answers 304 (target < 1 s).
+
+Each harvest runs in a child process (Twisted's reactor runs once per process); the figure is the
+crawl's own time, from the first request to the last commit, measured inside the child; the
+child's whole wall time (interpreter start and imports included) is printed beside it.
+The 100 feeds stand for 100 members' servers but share one loopback host, so the per-host
+politeness limits (2 concurrent requests, AutoThrottle) are lifted for the bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
+             "Türkiye", "Serbia", "Iran", "Egypt", "Brazil", "India", "Uganda", "Senegal"]
+ACTS = ["arrested", "assaulted", "summoned by police", "sued for defamation", "threatened online",
+        "detained at the airport", "charged under the cybercrime law", "released on bail"]
+OVERRIDES = {"CONCURRENT_REQUESTS_PER_DOMAIN": 16, "AUTOTHROTTLE_ENABLED": False,
+             "ROBOTSTXT_OBEY": False}
+
+
+def paragraph(feed: int, entry: int, n: int) -> str:
+    country = COUNTRIES[(feed + entry + n) % len(COUNTRIES)]
+    act = ACTS[(feed * 7 + entry + n) % len(ACTS)]
+    return (f"Journalist number {feed}-{entry} of an independent outlet in {country} was {act} "
+            f"on {n + 1} occasions this month after reporting on local officials. Colleagues said "
+            f"the case follows a pattern of pressure on the press in {country}, and called on the "
+            f"authorities to drop all charges and to guarantee reporters can work safely. ")
+
+
+def write_feeds(root: Path, feeds: int, entries: int) -> None:
+    now = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
+    for f in range(feeds):
+        items = []
+        for e in range(entries):
+            when = format_datetime(now - timedelta(hours=f + e * 7))
+            body = "".join(f"<p>{escape(paragraph(f, e, n))}</p>" for n in range(3))
+            items.append(
+                f"<item><title>Member {f} alert {e}: journalist {escape(ACTS[e % len(ACTS)])}</title>"
+                f"<link>https://member{f}.example/alerts/{e}?utm_source=rss</link>"
+                f"<guid isPermaLink=\"false\">member{f}-alert-{e}</guid>"
+                f"<pubDate>{when}</pubDate><description>{escape(body)}</description></item>"
+            )
+        xml = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+               f"<title>Member {f}</title><link>https://member{f}.example/</link>"
+               f"<language>en</language>{''.join(items)}</channel></rss>")
+        (root / f"member{f}.xml").write_text(xml, encoding="utf-8")
+
+
+def write_registry(path: Path, base: str, feeds: int) -> None:
+    lines = []
+    for f in range(feeds):
+        lines.append(
+            f'[[source]]\nid = "member{f}"\nname = "Member {f}"\nhomepage = "https://member{f}.example/"\n'
+            f'region = "africa"\ncountry = "GH"\nlanguages = ["en"]\nfeeds = ["{base}/member{f}.xml"]\n'
+            "allow_local = true\n"
+        )
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def feedparser_baseline(root: Path, feeds: int) -> float:
+    import feedparser
+
+    bodies = [(root / f"member{f}.xml").read_bytes() for f in range(feeds)]
+    started = time.perf_counter()
+    for body in bodies:
+        parsed = feedparser.parse(body)
+        assert parsed.entries
+    return time.perf_counter() - started
+
+
+def child(db: str, sources: str) -> None:
+    from roundups.harvest import run_harvest
+
+    summary = run_harvest(db, sources, overrides=OVERRIDES)
+    print(json.dumps({"seconds": summary.seconds, "new": summary.total("new"),
+                      "unchanged": summary.total("unchanged"), "exit": summary.exit_code,
+                      "not_modified": summary.total("feeds_not_modified")}))
+
+
+def run_child(db: str, sources: Path) -> tuple[dict[str, float], float]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", db, str(sources)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=100)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    from roundups.localserver import serve_directory
+
+    with tempfile.TemporaryDirectory(prefix="roundup-bench-") as tmp:
+        root = Path(tmp)
+        sites = root / "sites"
+        sites.mkdir()
+        write_feeds(sites, args.feeds, args.entries)
+        total = args.feeds * args.entries
+        baseline = min(feedparser_baseline(sites, args.feeds) for _ in range(3))
+        with serve_directory(sites) as base:
+            write_registry(root / "sources.toml", base, args.feeds)
+            db = f"sqlite:///{root / 'bench.db'}"
+            first, first_wall = run_child(db, root / "sources.toml")
+            second, second_wall = run_child(db, root / "sources.toml")
+    ratio = first["seconds"] / baseline
+    print(f"feeds × entries           : {args.feeds} × {args.entries} = {total}")
+    print(f"feedparser alone          : {baseline:.3f} s ({total / baseline:,.0f} entries/s)")
+    print(f"first harvest (crawl)     : {first['seconds']:.3f} s ({first['new'] / first['seconds']:,.0f} "
+          f"entries/s stored; {first['new']} new) — process wall {first_wall:.2f} s")
+    print(f"ratio first / feedparser  : {ratio:.2f} (target ≤ 2.0)")
+    print(f"second harvest (all 304)  : {second['seconds']:.3f} s ({second['not_modified']} feeds not "
+          f"modified, {second['new']} new) — process wall {second_wall:.2f} s (target < 1 s)")
+    ok = ratio <= 2.0 and second["seconds"] < 1.0 and first["new"] == total and second["new"] == 0
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Round-up composition, exports and the ``roundup`` command line."""

@@ -1,0 +1,310 @@
+"""The ``roundup`` command line.
+
+Exit status: 0 success; 1 some sources failed (the others were stored); 2 bad usage or
+configuration; 3 another harvest is already running on the same database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from roundups.errors import AlreadyRunning, ConfigError, RoundupError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def default_db() -> str:
+    from store.db import default_db_url
+
+    return default_db_url()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 already; keep its message shape
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=None, metavar="URL",
+                        help="SQLAlchemy database URL (default: $ROUNDUP_DB, else sqlite:///roundup.db)")
+    parser = _Parser(prog="roundup", description="Harvest member reports and draft regional round-ups.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", parents=[common], help="offline demo: serve demo member sites on loopback, harvest, draft")
+    p.add_argument("--output-dir", type=Path, default=None,
+                   help="where to write the database and the draft (default: a new temporary folder)")
+
+    p = sub.add_parser("harvest", parents=[common], help="one cron run over every source")
+    p.add_argument("--sources", type=Path, default=Path("sources.toml"), metavar="FILE")
+    p.add_argument("--only", nargs="+", default=None, metavar="ID", help="harvest only these source ids")
+    p.add_argument("--ignore-backoff", action="store_true", help="fetch feeds that are backing off after failures")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a Scrapy setting for this run (e.g. DOWNLOAD_TIMEOUT=10)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's own log")
+
+    p = sub.add_parser("draft", parents=[common], help="the round-up draft for a region and month")
+    p.add_argument("--region", required=True)
+    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument("--output", type=Path, default=None, metavar="FILE")
+
+    p = sub.add_parser("stories", parents=[common], help="list stories with their sources")
+    p.add_argument("--region", default=None)
+    p.add_argument("--month", default=None, metavar="YYYY-MM")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+    p = sub.add_parser("tag", parents=[common], help="tag JSON lines {title, text} from stdin")
+    p.add_argument("--home-country", default=None, help="the publisher's home country, used as a prior")
+
+    sub.add_parser("retag", parents=[common], help="re-tag stored articles after the data files change")
+
+    p = sub.add_parser("sources", parents=[common], help="list and check the registry, show per-source health")
+    p.add_argument("action", choices=["list", "check", "status"])
+    p.add_argument("--sources", type=Path, default=Path("sources.toml"), metavar="FILE")
+
+    p = sub.add_parser("db", parents=[common], help="database administration")
+    p.add_argument("action", choices=["upgrade"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.db is None:
+        args.db = default_db()
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except AlreadyRunning as exc:
+        print(f"roundup {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (UsageError, ConfigError) as exc:
+        print(f"roundup {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RoundupError as exc:
+        print(f"roundup {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except _store_errors() as exc:
+        print(f"roundup {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    from store.errors import StoreError
+
+    try:
+        from store.registry import RegistryError
+    except ImportError:  # pragma: no cover
+        return (StoreError,)
+    return (StoreError, RegistryError)
+
+
+def _registry_error(exc: Exception) -> ConfigError:
+    return ConfigError(str(exc))
+
+
+def cmd_harvest(args: argparse.Namespace) -> int:
+    from roundups.harvest import progress_handler, run_harvest
+    from roundups.locking import harvest_lock
+    from store.registry import RegistryError, load_registry_lenient
+
+    if not args.sources.exists():
+        raise ConfigError(f"{args.sources}: no such registry file")
+    try:
+        sources, _ = load_registry_lenient(args.sources)
+    except RegistryError as exc:
+        raise _registry_error(exc) from exc
+    feeds = sum(len(s.feeds) for s in sources if s.enabled and (not args.only or s.id in args.only))
+    log = logging.getLogger("roundup")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if not args.json:
+        log.addHandler(progress_handler(feeds))
+    overrides = {}
+    for pair in args.set:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set takes NAME=VALUE, got {pair!r}")
+        overrides[name.strip()] = value
+    with harvest_lock(args.db):
+        summary = run_harvest(args.db, args.sources, only=args.only, overrides=overrides,
+                              ignore_backoff=args.ignore_backoff, verbose=args.verbose)
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        for line in summary.lines():
+            print(line)
+        print(summary.headline())
+    return summary.exit_code
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    from roundups.compose import Period, check_region, compose
+    from roundups.render import RENDERERS
+    from store.db import open_db
+
+    check_region(args.region)
+    period = Period.month(args.month)
+    _, Session = open_db(args.db)
+    with Session() as session:
+        draft = compose(session, args.region, period)
+    text = RENDERERS[args.format](draft)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(args.output)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from roundups.compose import Period, check_region, to_draft_story
+    from store.db import open_db
+    from store.queries import stories_in
+
+    region = check_region(args.region) if args.region else None
+    if args.month:
+        period = Period.month(args.month)
+        start, end = period.start, period.end
+    else:
+        start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
+    _, Session = open_db(args.db)
+    with Session() as session:
+        views = stories_in(session, region=region, start=start, end=end)
+    stories = [to_draft_story(v) for v in views]
+    if args.format == "json":
+        print(json.dumps({"stories": [{**s.as_json(), "region": s.region} for s in stories]},
+                         ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for s in stories:
+        when = f"{s.published:%Y-%m-%d}" if s.published else "????-??-??"
+        print(f"[{s.id}] {when} {s.region or '-'} {','.join(s.countries) or '-'} "
+              f"({len({x.source for x in s.sources})} source(s)) {s.headline}")
+        for src in s.sources:
+            print(f"      {src.source}: {src.url}")
+    return EXIT_OK
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from pipeline.tagging import tag
+
+    status = EXIT_OK
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            print(f"roundup tag: line {n}: {exc}", file=sys.stderr)
+            print(json.dumps({"error": f"line {n}: {exc}", "countries": [], "region": None, "topics": []}))
+            status = EXIT_FAILED
+            continue
+        result = tag(str(obj.get("title") or ""), str(obj.get("text") or ""),
+                     home_country=obj.get("home_country") or args.home_country,
+                     language=obj.get("language"))
+        print(json.dumps({"countries": list(result.countries), "region": result.region,
+                          "topics": list(result.topics)}, ensure_ascii=False), flush=True)
+    return status
+
+
+def cmd_retag(args: argparse.Namespace) -> int:
+    from store.db import open_db
+    from store.tagging import retag_all
+
+    _, Session = open_db(args.db)
+    with Session() as session:
+        changed, total = retag_all(session)
+        session.commit()
+    print(f"retag: {changed} of {total} article(s) changed")
+    return EXIT_OK
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from store.registry import RegistryError, load_registry, load_registry_lenient
+
+    if args.action == "check":
+        try:
+            sources = load_registry(args.sources)
+        except RegistryError as exc:
+            print(f"roundup sources check: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        unverified = [s.id for s in sources if not s.verified]
+        print(f"{args.sources}: {len(sources)} source(s), "
+              f"{sum(len(s.feeds) for s in sources)} feed(s), {len(unverified)} unverified")
+        return EXIT_OK
+    if args.action == "list":
+        sources, errors = load_registry_lenient(args.sources)
+        for s in sources:
+            flags = [] if s.verified else ["unverified"]
+            if not s.enabled:
+                flags.append("disabled")
+            print(f"{s.id:24} {s.country or '--':3} {s.region or '-':20} {len(s.feeds)} feed(s)"
+                  f"  {s.name}{'  [' + ', '.join(flags) + ']' if flags else ''}")
+        for e in errors:
+            print(f"invalid: {e}", file=sys.stderr)
+        return EXIT_USAGE if errors else EXIT_OK
+    from store.db import open_db
+    from store.queries import source_health
+
+    _, Session = open_db(args.db)
+    with Session() as session:
+        rows = source_health(session)
+    for row in rows:
+        print(_health_line(row))
+    return EXIT_OK
+
+
+def _health_line(row: Any) -> str:
+    def fmt(value: Any) -> str:
+        return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "-")
+
+    data = row if isinstance(row, dict) else vars(row)
+    parts = [f"{data.get('source_id', '?'):24}"]
+    parts.append(f"last success {fmt(data.get('last_success'))}")
+    parts.append(f"failures {data.get('consecutive_failures', 0)}")
+    if data.get("last_error"):
+        parts.append(f"last error {data.get('last_error')}")
+    return "  ".join(parts)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from store.db import upgrade
+
+    upgrade(args.db)
+    print(f"database at head: {args.db}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from roundups.demo import run_demo
+
+    return run_demo(args.output_dir)
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "harvest": cmd_harvest,
+    "draft": cmd_draft,
+    "stories": cmd_stories,
+    "tag": cmd_tag,
+    "retag": cmd_retag,
+    "sources": cmd_sources,
+    "db": cmd_db,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

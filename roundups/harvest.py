@@ -1,0 +1,200 @@
+"""One harvest run: the Scrapy crawl over every due feed, then a per-source summary.
+
+``run_harvest`` runs the crawl in this process (Twisted's reactor runs once per process, so call it
+once; the tests and the demo run it in a subprocess or exactly once). The summary is read from the
+crawler's stats, where the item pipelines count outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roundups.errors import ConfigError
+
+logger = logging.getLogger("roundup.harvest")
+
+COUNTS = ("new", "updated", "unchanged", "skipped", "failed", "warnings", "feeds_ok",
+          "feeds_not_modified", "feeds_skipped", "date_flagged")
+
+
+@dataclass
+class SourceResult:
+    source_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped_feeds: list[str] = field(default_factory=list)
+    skipped_entries: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.counts.get("failed"))
+
+    def line(self) -> str:
+        c = self.counts
+        parts = [f"{c.get('new', 0)} new", f"{c.get('updated', 0)} updated",
+                 f"{c.get('unchanged', 0)} unchanged", f"{c.get('failed', 0)} failed"]
+        extra = []
+        if c.get("feeds_not_modified"):
+            extra.append(f"{c['feeds_not_modified']} feed(s) not modified")
+        if c.get("skipped"):
+            extra.append(f"{c['skipped']} entr(y/ies) skipped")
+        if c.get("feeds_skipped"):
+            extra.append(f"{c['feeds_skipped']} feed(s) not polled")
+        if c.get("warnings"):
+            extra.append(f"{c['warnings']} warning(s)")
+        if c.get("date_flagged"):
+            extra.append(f"{c['date_flagged']} date(s) flagged")
+        status = "FAILED" if self.failed else "ok"
+        text = f"{self.source_id}: {status}: " + ", ".join(parts)
+        if extra:
+            text += " (" + "; ".join(extra) + ")"
+        for why in self.failures:
+            text += f"\n    failed: {why}"
+        for why in self.warnings:
+            text += f"\n    warning: {why}"
+        for why in self.skipped_feeds:
+            text += f"\n    not polled: {why}"
+        for why in self.skipped_entries[:5]:
+            text += f"\n    skipped: {why}"
+        return text
+
+
+@dataclass
+class HarvestSummary:
+    sources: dict[str, SourceResult]
+    seconds: float
+    invalid_config: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.invalid_config:
+            return 2
+        return 1 if any(r.failed for r in self.sources.values()) else 0
+
+    def total(self, what: str) -> int:
+        return sum(r.counts.get(what, 0) for r in self.sources.values())
+
+    def lines(self) -> list[str]:
+        return [self.sources[k].line() for k in sorted(self.sources)]
+
+    def headline(self) -> str:
+        failed = sum(1 for r in self.sources.values() if r.failed)
+        return (
+            f"harvest: {len(self.sources)} source(s), {len(self.sources) - failed} ok, {failed} failed; "
+            f"{self.total('new')} new, {self.total('updated')} updated, "
+            f"{self.total('unchanged')} unchanged articles in {self.seconds:.1f} s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "exit": self.exit_code,
+            "seconds": round(self.seconds, 3),
+            "totals": {k: self.total(k) for k in ("new", "updated", "unchanged", "failed", "skipped")},
+            "sources": {
+                sid: {"counts": r.counts, "failures": r.failures, "warnings": r.warnings,
+                      "not_polled": r.skipped_feeds}
+                for sid, r in sorted(self.sources.items())
+            },
+        }
+
+
+def summary_from_stats(stats: dict[str, Any], source_ids: list[str], seconds: float,
+                       invalid: bool) -> HarvestSummary:
+    results = {sid: SourceResult(sid) for sid in source_ids}
+    for key, value in stats.items():
+        if not key.startswith("roundup/"):
+            continue
+        _, sid, what = key.split("/", 2)
+        result = results.setdefault(sid, SourceResult(sid))
+        if what == "failed_why":
+            result.failures.extend(value)
+        elif what == "warnings_why":
+            result.warnings.extend(value)
+        elif what == "skipped_feeds_why":
+            result.skipped_feeds.extend(value)
+        elif what == "skipped_why":
+            result.skipped_entries.extend(value)
+        elif isinstance(value, int):
+            result.counts[what] = value
+    return HarvestSummary(results, seconds, invalid)
+
+
+def crawler_settings(db_url: str, sources_file: str | Path, *, only: list[str] | None = None,
+                     ignore_backoff: bool = False, verbose: bool = False,
+                     overrides: dict[str, Any] | None = None) -> Any:
+    from scrapy.settings import Settings
+
+    import scrapers.settings as project_settings
+
+    settings = Settings()
+    settings.setmodule(project_settings, priority="project")
+    settings.set("ROUNDUP_DB", db_url, priority="cmdline")
+    settings.set("ROUNDUP_SOURCES", str(sources_file), priority="cmdline")
+    settings.set("ROUNDUP_ONLY", list(only or []), priority="cmdline")
+    settings.set("ROUNDUP_IGNORE_BACKOFF", ignore_backoff, priority="cmdline")
+    settings.set("LOG_LEVEL", "DEBUG" if verbose else "ERROR", priority="cmdline")
+    for key, value in (overrides or {}).items():
+        settings.set(key, value, priority="cmdline")
+    return settings
+
+
+def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None = None,
+                ignore_backoff: bool = False, verbose: bool = False,
+                overrides: dict[str, Any] | None = None) -> HarvestSummary:
+    """Crawl every due feed of the registry into the store; return the per-source summary."""
+    from scrapy.crawler import CrawlerProcess
+
+    from scrapers.spiders.feeds import FeedSpider
+    from store.db import open_db
+    from store.registry import load_registry_lenient
+
+    sources, errors = load_registry_lenient(sources_file)  # file-level problems raise here
+    if only:
+        unknown = sorted(set(only) - {s.id for s in sources})
+        if unknown:
+            raise ConfigError(f"{sources_file}: no source with id {', '.join(unknown)}")
+    open_db(db_url)  # migrate before the crawl starts, so a schema problem stops the run early
+    settings = crawler_settings(db_url, sources_file, only=only, ignore_backoff=ignore_backoff,
+                                verbose=verbose, overrides=overrides)
+    process = CrawlerProcess(settings, install_root_handler=verbose)
+    crawler = process.create_crawler(FeedSpider)
+    started = time.monotonic()
+    process.crawl(crawler, only=list(only or []))
+    process.start()
+    seconds = time.monotonic() - started
+    ids = [s.id for s in sources if s.enabled and (not only or s.id in only)]
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    return summary_from_stats(stats, ids, seconds, invalid=bool(errors))
+
+
+def progress_handler(total_feeds: int) -> logging.Handler:
+    """A terminal gets one rewritten status line; cron gets plain log lines."""
+    if sys.stderr.isatty():
+        return _TTYProgress(total_feeds)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    return handler
+
+
+class _TTYProgress(logging.Handler):
+    def __init__(self, total: int) -> None:
+        super().__init__(logging.INFO)
+        self.total = max(total, 1)
+        self.done = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            sys.stderr.write("\r\033[K" + message + "\n")
+        self.done += 1
+        source = message.split(":", 1)[0]
+        sys.stderr.write(f"\r\033[K[{min(self.done, self.total)}/{self.total} feeds] {source}")
+        if self.done >= self.total:
+            sys.stderr.write("\r\033[K")
+        sys.stderr.flush()

@@ -1,0 +1,85 @@
+"""Downloader middlewares.
+
+:class:`SafeAddressMiddleware` refuses, before any connection is made, every request — first hop,
+redirect or robots.txt — whose host is or resolves to a loopback, private, link-local, multicast
+or reserved address, unless the request belongs to a source marked ``allow_local = true`` (the
+demo and the tests). A member's feed that redirects to ``http://127.0.0.1/…`` or
+``http://169.254.169.254/`` cannot make the harvester probe the operator's own network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+
+ALLOW_LOCAL_META = "roundup_allow_local"
+
+
+class UnsafeAddress(IgnoreRequest):
+    """The request's host is not a public internet address."""
+
+
+def is_public_ip(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class SafeAddressMiddleware:
+    def __init__(self) -> None:
+        # Hosts a local-allowed source fetched from: their robots.txt requests are allowed too.
+        self._local_netlocs: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SafeAddressMiddleware:
+        return cls()
+
+    async def process_request(self, request: Request) -> Any:
+        parts = urlsplit(request.url)
+        host = (parts.hostname or "").strip("[]")
+        if parts.scheme not in ("http", "https") or not host:
+            raise UnsafeAddress(f"refused {request.url}: not an http(s) URL with a host")
+        if request.meta.get(ALLOW_LOCAL_META):
+            self._local_netlocs.add(parts.netloc)
+            return None
+        if parts.netloc in self._local_netlocs and parts.path == "/robots.txt":
+            return None
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = await resolve(host, port)
+        except OSError as exc:
+            raise IgnoreRequest(f"DNS lookup failed for {host}: {exc}") from exc
+        for address in addresses:
+            if not is_public_ip(address):
+                chain = request.meta.get("redirect_urls") or []
+                via = f" (redirected from {' -> '.join(chain)})" if chain else ""
+                raise UnsafeAddress(
+                    f"refused {request.url}{via}: {host} is a non-public address ({address}) "
+                    "and the source is not marked allow_local"
+                )
+        return None

@@ -1,0 +1,183 @@
+"""Item pipelines: the thin adapter from spiders into ``pipeline`` and ``store``.
+
+One job per class, chained in settings.ITEM_PIPELINES with gapped priorities:
+
+* 100 :class:`NormalisePipeline` — RawReport → Article (``pipeline.normalise``).
+* 200 :class:`TagPipeline` — countries, region, topics (``pipeline.tagging``) when available.
+* 300 :class:`StorePipeline` — buffers a feed's articles and, when the feed's FetchOutcome
+  arrives, upserts them and records the fetch state in one transaction.
+
+Outcomes are counted in the crawler's stats under ``roundup/<source>/<what>``; the run summary
+(``roundups.summary``) is read from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from pipeline.items import Article, RawReport
+from scrapers.items import FetchOutcome
+
+logger = logging.getLogger("roundup.harvest")
+
+
+def stat_key(source_id: str, what: str) -> str:
+    return f"roundup/{source_id}/{what}"
+
+
+class _Base:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Any:
+        return cls(crawler)
+
+    def count(self, source_id: str, what: str, n: int = 1) -> None:
+        self.stats.inc_value(stat_key(source_id, what), n)
+
+    def note(self, source_id: str, what: str, message: str) -> None:
+        key = stat_key(source_id, what)
+        values = list(self.stats.get_value(key) or [])
+        values.append(message)
+        self.stats.set_value(key, values)
+
+    def source(self, source_id: str) -> Any:
+        spider = self.crawler.spider
+        return getattr(spider, "sources", {}).get(source_id)
+
+
+class NormalisePipeline(_Base):
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, RawReport):
+            return item
+        from pipeline.errors import PipelineError, SkipItem
+        from pipeline.normalise import normalise
+
+        try:
+            article = normalise(item, self.source(item.source_id), now=datetime.now(UTC))
+        except SkipItem as exc:
+            self.count(item.source_id, "skipped")
+            self.note(item.source_id, "skipped_why", f"{item.feed_url}: {exc}")
+            raise DropItem(f"{item.source_id}: entry skipped: {exc}") from exc
+        except PipelineError as exc:
+            self.count(item.source_id, "skipped")
+            self.note(item.source_id, "skipped_why", f"{item.feed_url}: {exc}")
+            raise DropItem(f"{item.source_id}: entry refused: {exc}") from exc
+        if article.date_flag:
+            self.count(item.source_id, "date_flagged")
+        return article
+
+
+class TagPipeline(_Base):
+    """Countries, region and topics from the article's own text; the source's home is a prior."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        try:
+            from pipeline import tagging
+        except ImportError:  # the tagger is optional at this stage of the project
+            tagging = None  # type: ignore[assignment]
+        self.tagging = tagging
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Article) or self.tagging is None:
+            return item
+        source = self.source(item.source_id)
+        apply_tags(self.tagging, item, source)
+        return item
+
+
+def apply_tags(tagging: Any, article: Article, source: Any) -> None:
+    home = getattr(source, "country", None)
+    result = tagging.tag(article.title, article.text, home_country=home, language=article.language)
+    if result.countries:
+        article.countries = list(result.countries)
+        article.country_weights = dict(result.weights)
+        article.region = result.region
+    article.topics = list(result.topics)
+
+
+class StorePipeline(_Base):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self.pending: dict[str, list[Article]] = defaultdict(list)
+        self.Session: Any = None
+
+    def open_spider(self) -> None:
+        from store.db import open_db
+        from store.sources import sync_sources
+
+        _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"))
+        sources = getattr(self.crawler.spider, "sources", {})
+        with self.Session.begin() as session:
+            sync_sources(session, sources.values())
+
+    def close_spider(self) -> None:
+        # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
+        # written: their feed's validators were not stored either, so the next run fetches them.
+        for feed_url, articles in self.pending.items():
+            if articles:
+                logger.warning("%s: %d article(s) not stored, the feed did not finish", feed_url, len(articles))
+        self.pending.clear()
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Article):
+            self.pending[item.feed_url or ""].append(item)
+            return item
+        if isinstance(item, FetchOutcome):
+            self.finish_fetch(item)
+        return item
+
+    def finish_fetch(self, outcome: FetchOutcome) -> None:
+        from store.articles import upsert_articles
+        from store.fetchstate import record_failure, record_fetch
+
+        sid = outcome.source_id
+        now = datetime.now(UTC)
+        articles = self.pending.pop(outcome.url, [])
+        for warning in outcome.warnings:
+            self.count(sid, "warnings")
+            self.note(sid, "warnings_why", f"{outcome.url}: {warning}")
+        if outcome.status in ("failed", "invalid"):
+            self.count(sid, "failed")
+            self.note(sid, "failed_why", f"{outcome.url}: {outcome.error}")
+            if outcome.status == "failed":
+                with self.Session.begin() as session:
+                    record_failure(
+                        session, sid, outcome.url, error=outcome.error or "failed", now=now,
+                        http_status=outcome.http_status, retry_after=outcome.retry_after,
+                    )
+            logger.warning("%s: %s failed: %s", sid, outcome.url, outcome.error)
+            return
+        if outcome.status == "skipped":
+            self.count(sid, "feeds_skipped")
+            self.note(sid, "skipped_feeds_why", f"{outcome.url}: {outcome.error}")
+            logger.info("%s: %s skipped: %s", sid, outcome.url, outcome.error)
+            return
+        with self.Session.begin() as session:
+            results = upsert_articles(session, articles, now) if articles else []
+            record_fetch(
+                session, sid, outcome.url, status=outcome.http_status or 200,
+                etag=outcome.etag if outcome.store_validators else None,
+                last_modified=outcome.last_modified if outcome.store_validators else None,
+                now=now, entries=outcome.entries,
+            )
+        counts = {"new": 0, "updated": 0, "unchanged": 0}
+        for result in results:
+            counts[result] = counts.get(result, 0) + 1
+        for what, n in counts.items():
+            self.count(sid, what, n)
+        self.count(sid, "feeds_not_modified" if outcome.status == "not-modified" else "feeds_ok")
+        logger.info(
+            "%s: %s %s: %d new, %d updated, %d unchanged",
+            sid, outcome.url, "not modified" if outcome.status == "not-modified" else "ok",
+            counts["new"], counts["updated"], counts["unchanged"],
+        )

@@ -1,0 +1,1 @@
+"""Spiders: ``feeds`` (RSS/Atom). Listing-page and sitemap spiders join here."""

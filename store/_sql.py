@@ -1,0 +1,72 @@
+"""Small SQL helpers shared by the store's modules (not part of the public API)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from store.models import source_table
+
+T = TypeVar("T")
+
+#: Parameters per IN (...) list; far below SQLite's and PostgreSQL's limits.
+CHUNK = 900
+
+
+def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    """``items`` in lists of at most ``size``."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def dialect_name(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def upsert_insert(session: Session, table: Table) -> Any:
+    """The dialect's ``INSERT`` (which has ``on_conflict_do_nothing/do_update``) for ``table``."""
+    name = dialect_name(session)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for the {name} dialect")
+
+
+def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -> None:
+    """Create placeholder ``source`` rows for ids not synchronised from the registry yet.
+
+    Articles and fetch states reference ``source`` by foreign key; a harvest that runs before
+    ``sync_sources`` (or a test) still stores its work, and ``sync_sources`` fills in the rest.
+    """
+    if not source_ids:
+        return
+    table = source_table
+    stmt = upsert_insert(session, table).on_conflict_do_nothing(index_elements=["id"])
+    session.execute(
+        stmt,
+        [
+            {
+                "id": sid,
+                "name": sid,
+                "homepage": "",
+                "feeds": [],
+                "languages": [],
+                "extra": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for sid in sorted(set(source_ids))
+        ],
+    )

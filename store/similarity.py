@@ -1,0 +1,1074 @@
+"""Near-duplicate detection: MinHash signatures, LSH band keys and the same-story decision.
+
+The store keeps, for every article, a few dozen ``(band, hash)`` rows in ``article_band``. Finding
+the articles that may report the same thing as a new one is then one indexed SQL lookup::
+
+    SELECT article_id, COUNT(*) AS shared
+    FROM article_band
+    WHERE (band = :b1 AND hash = :h1) OR (band = :b2 AND hash = :h2) OR ...
+    GROUP BY article_id ORDER BY shared DESC
+
+and :func:`same_story` decides, for each candidate, whether it is the same story. :class:`BandIndex`
+is the in-memory stand-in for that table (tests and ``bench/dedup.py`` use it); it answers the same
+question the query answers.
+
+Three key families share the table, told apart by their band numbers (see ``docs/dedup.md``):
+
+* ``text`` (bands 0-31): MinHash over word 3-shingles of the normalised, boilerplate-free text;
+  finds copies, reposts, reworded headlines, reordered paragraphs.
+* ``lead`` (bands 100-111): MinHash over the content words of title + lead; finds a feed teaser
+  (title and one line) next to the full article.
+* ``xfeat`` (bands 200-207): MinHash over language-independent features (dates, numbers, URLs,
+  handles, acronyms); finds the same statement in another language.
+
+Everything here is deterministic across processes: hashing uses BLAKE2b and fixed seeds, never
+Python's randomised ``hash()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter, defaultdict, deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+__all__ = [
+    "SCHEMES",
+    "BandIndex",
+    "BoilerplateLearner",
+    "Decision",
+    "Doc",
+    "NearDupMatcher",
+    "Scheme",
+    "Signature",
+    "band_hashes",
+    "crosslang_score",
+    "index_keys",
+    "jaccard_estimate",
+    "normalise_text",
+    "same_story",
+    "shingle_hashes",
+    "signature",
+    "strip_boilerplate",
+]
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and tokens
+# --------------------------------------------------------------------------------------------
+
+# Combining marks (accents once NFKD has split them off), Arabic harakat, Quranic marks, tatweel.
+_MARKS = re.compile("[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_FOLD = str.maketrans(
+    {
+        "ى": "ي",
+        "ة": "ه",
+        "ـ": None,
+        "’": "'",
+        "ʼ": "'",
+        **{chr(0x0660 + i): str(i) for i in range(10)},  # Arabic-Indic digits
+        **{chr(0x06F0 + i): str(i) for i in range(10)},  # Extended Arabic-Indic digits
+    }
+)
+_WORD = re.compile(r"\w+")
+
+
+def normalise_text(text: str) -> str:
+    """Case-fold, drop accents and Arabic diacritics, unify Arabic letter variants and digits.
+
+    ``"Déclaration"`` and ``"declaration"`` become the same word; ``"أحمد"`` and ``"احمد"`` too.
+    """
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return _MARKS.sub("", text).translate(_FOLD)
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(normalise_text(text))
+
+
+_TOKEN_CACHE: dict[str, int] = {}
+_TOKEN_CACHE_MAX = 400_000
+
+
+def _token_hash(token: str) -> int:
+    h = _TOKEN_CACHE.get(token)
+    if h is None:
+        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
+            _TOKEN_CACHE.clear()
+        h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+        _TOKEN_CACHE[token] = h
+    return h
+
+
+_U64 = np.uint64
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, vectorised (uint64 arithmetic wraps, which is what we want)."""
+    z = z ^ (z >> _U64(30))
+    z = z * _U64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> _U64(27))
+    z = z * _U64(0x94D049BB133111EB)
+    return z ^ (z >> _U64(31))
+
+
+SHINGLE_WORDS = 3
+
+
+def shingle_hashes(tokens: Sequence[str], k: int = SHINGLE_WORDS) -> np.ndarray:
+    """The distinct 64-bit hashes of the ``k``-word shingles of ``tokens`` (sorted, uint64)."""
+    if not tokens:
+        return np.empty(0, dtype=np.uint64)
+    found = list(map(_TOKEN_CACHE.get, tokens))
+    if None in found:
+        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
+    h = np.array(found, dtype=np.uint64)
+    if len(tokens) < k:
+        k = len(tokens)
+    n = len(tokens) - k + 1
+    acc = h[:n].copy()
+    for i in range(1, k):
+        acc = acc * _U64(0x9E3779B97F4A7C15) + h[i : i + n]
+    return np.unique(_mix(acc))
+
+
+def _item_hashes(items: Iterable[str]) -> np.ndarray:
+    """Hashes of a set of strings (words, features), sorted and distinct."""
+    values = {_token_hash(s) for s in items}
+    if not values:
+        return np.empty(0, dtype=np.uint64)
+    return np.unique(_mix(np.fromiter(values, dtype=np.uint64, count=len(values))))
+
+
+# --------------------------------------------------------------------------------------------
+# MinHash signatures and LSH bands
+# --------------------------------------------------------------------------------------------
+
+
+def _splitmix64(seed: int, n: int) -> list[int]:
+    out, x, mask = [], seed, (1 << 64) - 1
+    for _ in range(n):
+        x = (x + 0x9E3779B97F4A7C15) & mask
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        out.append(z ^ (z >> 31))
+    return out
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One family of band keys: how many permutations, how they are banded, which band numbers."""
+
+    name: str
+    num_perm: int
+    bands: int
+    rows: int
+    first_band: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"scheme {self.name}: {self.bands}x{self.rows} > {self.num_perm}")
+
+    @cached_property
+    def _params(self) -> tuple[np.ndarray, np.ndarray]:
+        raw = _splitmix64(self.seed, 2 * self.num_perm)
+        a = np.array([v | 1 for v in raw[: self.num_perm]], dtype=np.uint64).reshape(-1, 1)
+        b = np.array(raw[self.num_perm :], dtype=np.uint64).reshape(-1, 1)
+        return a, b
+
+    def candidate_probability(self, jaccard: float) -> float:
+        """The S-curve: chance that two texts with this Jaccard similarity share a band."""
+        return 1.0 - (1.0 - jaccard**self.rows) ** self.bands
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme("text", num_perm=128, bands=32, rows=4, first_band=0, seed=0x5EED_7E47),
+        Scheme("lead", num_perm=24, bands=12, rows=2, first_band=100, seed=0x5EED_1EAD),
+        Scheme("xfeat", num_perm=16, bands=8, rows=2, first_band=200, seed=0x5EED_F347),
+    )
+}
+
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+
+@dataclass(frozen=True, eq=False)
+class Signature:
+    """A MinHash signature: ``num_perm`` unsigned 32-bit minima, plus the scheme that made it."""
+
+    values: np.ndarray
+    scheme: str = "text"
+    size: int = 0  # how many distinct shingles/items went in (0: empty text, no band keys)
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Signature)
+            and self.scheme == other.scheme
+            and np.array_equal(self.values, other.values)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_bytes(self) -> bytes:
+        """Little-endian uint32s, for a BLOB column should the store want to keep signatures."""
+        return self.values.astype("<u4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, scheme: str = "text", size: int = 1) -> Signature:
+        return cls(np.frombuffer(data, dtype="<u4").astype(np.uint32), scheme, size)
+
+
+def _minhash(hashes: np.ndarray, scheme: Scheme) -> Signature:
+    if hashes.size == 0:
+        return Signature(np.full(scheme.num_perm, _EMPTY, dtype=np.uint32), scheme.name, 0)
+    a, b = scheme._params
+    # (a*x + b) mod 2**64, keep the high 32 bits (multiply-shift hashing). The high half is
+    # monotone in the full value, so taking the minimum first and shifting after is exact.
+    prod = a * hashes
+    prod += b
+    mins = prod.min(axis=1) >> _U64(32)
+    return Signature(mins.astype(np.uint32), scheme.name, int(hashes.size))
+
+
+def signature(text: str, *, scheme: str = "text") -> Signature:
+    """MinHash of the word 3-shingles of ``normalise_text(text)`` (boilerplate is not removed here:
+    pass text through :func:`strip_boilerplate` or :class:`BoilerplateLearner` first)."""
+    return _minhash(shingle_hashes(_tokens(text)), SCHEMES[scheme])
+
+
+def jaccard_estimate(sig_a: Signature, sig_b: Signature) -> float:
+    """Share of equal MinHash positions: an unbiased estimate of the shingle-set Jaccard index."""
+    if sig_a.scheme != sig_b.scheme or len(sig_a) != len(sig_b):
+        raise ValueError("signatures from different schemes cannot be compared")
+    if sig_a.size == 0 or sig_b.size == 0:
+        return 0.0
+    return float(np.count_nonzero(sig_a.values == sig_b.values)) / len(sig_a)
+
+
+def band_hashes(sig: Signature) -> list[tuple[int, int]]:
+    """``(band number, hash)`` rows for ``article_band``; the hash is in ``[0, 2**63)`` so it fits a
+    signed BIGINT on SQLite and PostgreSQL. An empty signature gives no rows."""
+    if sig.size == 0:
+        return []
+    scheme = SCHEMES[sig.scheme]
+    raw = sig.values.astype("<u4").tobytes()
+    width = 4 * scheme.rows
+    out = []
+    for i in range(scheme.bands):
+        band = scheme.first_band + i
+        digest = hashlib.blake2b(
+            raw[i * width : (i + 1) * width], digest_size=8, salt=band.to_bytes(16, "little")
+        ).digest()
+        out.append((band, int.from_bytes(digest, "little") >> 1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Boilerplate
+# --------------------------------------------------------------------------------------------
+
+_PARA_SPLIT = re.compile(r"\s*\n\s*")
+_SENT_SPLIT = re.compile(r"(?<=[.!?؟。])\s+")
+
+# Matched against the normalised segment (case-folded, accents removed). A segment is dropped only
+# when it is short enough to be a footer line, so an alert that merely mentions a donation stays.
+# Two lists so that the check stays cheap: patterns anchored at the segment's start (one regex,
+# tried at position 0 only) and plain phrases found anywhere (substring tests).
+_GENERIC_START = [
+    # English
+    r"(follow|like|find|join) us\b",
+    r"(subscribe|sign up)\b",
+    r"(please )?(donate|support (us|our work)|make a (gift|donation))\b",
+    r"about (us|the [\w ]{2,60}|[\w ]{2,40})\s*[:\-–—]",
+    r"for (more|further) information\b",
+    r"(media|press) (contact|enquiries|inquiries)\b",
+    r"contacts?\s*:",
+    r"(share|print|email) (this|on)\b",
+    r"read (more|also)\b",
+    r"(©|\(c\)|copyright)\s",
+    r"this (alert|statement|article|post|report) was (first|originally) published\b",
+    # French
+    r"suivez[- ]nous\b",
+    r"(abonnez|inscrivez)[- ]vous\b",
+    r"a propos (de|du|des|d')",
+    r"pour (plus d'informations|toute information|en savoir plus)\b",
+    r"(partager|imprimer)\b",
+    r"lire (aussi|la suite|plus)\b",
+    r"contacts? (presse|media)\b",
+    r"(cet|cette) (article|alerte|declaration|communique) a (d'abord|initialement) ete publie",
+    # Spanish
+    r"siguenos\b",
+    r"(suscribete|suscribase)\b",
+    r"dona\b",
+    r"(acerca de|sobre) (nosotros|la [\w ]{2,60}|el [\w ]{2,60})\s*[:\-–—]",
+    r"para (mas|mayor) informacion\b",
+    r"(comparte|compartir)\b",
+    r"lee (tambien|mas)\b",
+    r"contacto de prensa\b",
+    r"(este|esta) (articulo|alerta|comunicado|declaracion) (fue|se) publica",
+    # Arabic (after normalisation: ة→ه, ى→ي, hamza on alef removed)
+    r"تابعونا",
+    r"(اشترك|اشتركوا|سجل)\b",
+    r"(تبرع|تبرعوا|ادعم|ادعموا)\b",
+    r"(نبذه عن|من نحن|عن)\s[\w ]{2,60}\s*[:\-–—]",
+    r"(للمزيد من المعلومات|لمزيد من المعلومات)",
+    r"(شارك|شاركوا)\b",
+    r"(نشر|نشرت) (هذا|هذه) .{0,40}(اولا|لاول مره)",
+]
+_GENERIC_PHRASES = [
+    "follow us on", "subscribe to our", "sign up for our", "sign up to our", "donate now",
+    "donate today", "all rights reserved", "support our work",
+    "suivez-nous sur", "suivez nous sur", "faites un don", "faire un don", "soutenez notre",
+    "tous droits reserves",
+    "siguenos en", "suscribete a nuestro", "haz una donacion", "haga una donacion",
+    "apoya nuestro trabajo", "todos los derechos reservados",
+    "تابعونا على", "تابعونا عبر", "النشره البريديه", "جميع الحقوق محفوظه",
+]
+_GENERIC_START_RE = re.compile("|".join(f"(?:{p})" for p in _GENERIC_START))
+_FOOTER_MAX_WORDS = 90
+
+
+def _segments(text: str) -> list[str]:
+    """Paragraphs when the text keeps line breaks; sentences when it was folded into one line."""
+    parts = [p for p in _PARA_SPLIT.split(text.strip()) if p]
+    if len(parts) == 1 and len(parts[0].split()) > 60:
+        parts = [p for p in _SENT_SPLIT.split(parts[0]) if p]
+    return parts
+
+
+def _segment_key(segment: str) -> str:
+    return " ".join(_tokens(segment))
+
+
+def _is_generic_boilerplate(segment: str, norm: str | None = None) -> bool:
+    if segment.count(" ") >= _FOOTER_MAX_WORDS:
+        return False
+    norm = (normalise_text(segment) if norm is None else norm).strip()
+    return _GENERIC_START_RE.match(norm) is not None or any(p in norm for p in _GENERIC_PHRASES)
+
+
+def _strip(text: str, known_boilerplate: Iterable[str] = ()) -> tuple[str, str]:
+    """(kept text, its normalised form): the normalisation is needed anyway, so it is kept."""
+    known: set[str] = set()
+    known_long: list[str] = []
+    for block in known_boilerplate:
+        for seg in _segments(block):
+            key = _segment_key(seg)
+            if key:
+                known.add(key)
+                known_long.append(f" {key} ")
+    kept, kept_norm = [], []
+    for seg in _segments(text):
+        norm = normalise_text(seg)
+        if _is_generic_boilerplate(seg, norm):
+            continue
+        if known:
+            key = " ".join(_WORD.findall(norm))
+            if not key or key in known:
+                continue
+            if key.count(" ") >= 3 and any(f" {key} " in k for k in known_long):
+                continue
+        kept.append(seg)
+        kept_norm.append(norm)
+    return "\n\n".join(kept), "\n\n".join(kept_norm)
+
+
+def strip_boilerplate(text: str, known_boilerplate: Iterable[str] = ()) -> str:
+    """Drop footer-like paragraphs: those matching the generic multilingual patterns ("Follow us
+    on…", "Subscribe…", "Donate…", "About <org>:", "All rights reserved"…) and those that are part
+    of ``known_boilerplate`` (e.g. what :class:`BoilerplateLearner` learnt for the source)."""
+    return _strip(text, known_boilerplate)[0]
+
+
+class BoilerplateLearner:
+    """Learns each source's boilerplate from its recent posts.
+
+    A paragraph (or sentence, for texts without line breaks) that occurs in at least ``min_docs`` of
+    the last ``window`` posts of one source is boilerplate for that source: the signature, the
+    "About us" block, the donation appeal. Unrelated posts of a prolific member then stop looking
+    alike. The learner is plain in-memory state; the store can rebuild it at start-up by feeding it
+    each source's most recent articles (``observe``), oldest first.
+    """
+
+    def __init__(self, window: int = 100, min_docs: int = 3) -> None:
+        self.window = window
+        self.min_docs = min_docs
+        self._recent: dict[str, deque[frozenset[str]]] = defaultdict(deque)
+        self._counts: dict[str, Counter[str]] = defaultdict(Counter)
+        self._text: dict[str, dict[str, str]] = defaultdict(dict)
+
+    def observe(self, source_id: str, text: str) -> None:
+        keys: dict[str, str] = {}
+        for seg in _segments(text):
+            key = _segment_key(seg)
+            if len(key) >= 12:
+                keys[key] = seg
+        recent, counts = self._recent[source_id], self._counts[source_id]
+        recent.append(frozenset(keys))
+        counts.update(keys.keys())
+        for key, seg in keys.items():
+            self._text[source_id].setdefault(key, seg)
+        while len(recent) > self.window:
+            for key in recent.popleft():
+                counts[key] -= 1
+                if counts[key] <= 0:
+                    del counts[key]
+                    self._text[source_id].pop(key, None)
+
+    def boilerplate(self, source_id: str) -> list[str]:
+        """The paragraphs currently considered boilerplate for ``source_id``."""
+        counts, text = self._counts.get(source_id, Counter()), self._text.get(source_id, {})
+        return [text[k] for k, n in counts.items() if n >= self.min_docs and k in text]
+
+    def strip(self, source_id: str, text: str) -> str:
+        """``text`` without the source's learnt boilerplate and without generic footers."""
+        counts = self._counts.get(source_id, Counter())
+        kept = [
+            seg
+            for seg in _segments(text)
+            if counts.get(_segment_key(seg), 0) < self.min_docs
+        ]
+        return strip_boilerplate("\n\n".join(kept))
+
+
+# --------------------------------------------------------------------------------------------
+# Language-independent features
+# --------------------------------------------------------------------------------------------
+
+_MONTHS: dict[str, int] = {}
+for _num, _names in enumerate(
+    [
+        "january janvier enero يناير جانفي كانون الثاني",
+        "february fevrier febrero فبراير فيفري شباط",
+        "march mars marzo مارس اذار",
+        "april avril abril ابريل افريل نيسان",
+        "may mai mayo مايو ماي ايار",
+        "june juin junio يونيو يونيه جوان حزيران",
+        "july juillet julio يوليو يوليه جويليه تموز",
+        "august aout agosto اغسطس اوت اب",
+        "september septembre septiembre setiembre سبتمبر ايلول",
+        "october octobre octubre اكتوبر تشرين الاول",
+        "november novembre noviembre نوفمبر تشرين الثاني",
+        "december decembre diciembre ديسمبر كانون الاول",
+    ],
+    start=1,
+):
+    # Two-word Levantine names (كانون الثاني) are listed last in each line.
+    words = _names.split()
+    if len(words) >= 2 and words[-2] in ("كانون", "تشرين"):
+        _MONTHS[f"{words[-2]} {words[-1]}"] = _num
+        words = words[:-2]
+    for _w in words:
+        _MONTHS[_w] = _num
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![\w@])@(\w{2,30})")
+_HASHTAG = re.compile(r"(?<![\w#&])#(\w{2,60})")
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]{1,7}")  # word boundaries checked by hand: 3x faster
+_ACRONYM_STOP = {
+    "THE", "AND", "FOR", "OF", "ET", "DE", "DU", "LA", "LE", "LES", "EL", "LOS", "LAS", "DEL",
+    "URGENT", "UPDATE", "ALERT", "NEW", "PDF", "AM", "PM", "II", "III", "IV", "VI", "OK", "TV",
+}
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+# Capitalised words that start sentences or name institutions rather than people and places.
+_NAME_STOP = set(
+    """
+    the a an on in at by for from with this that these those it its he she his her they their we
+    our after before during when while since as but and or if however meanwhile also yesterday
+    today last next on his mr mrs ms dr
+    le la les un une des du de au aux ce cette ces il elle ils elles nous leur selon depuis dans
+    lors apres avant pendant mais et ou si par pour sur sous entre hier aujourd
+    el los las unos unas del al este esta estos estas ese esa segun desde durante tras antes
+    pero y o si por para sobre entre ayer hoy
+    january february march april may june july august september october november december
+    janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre
+    enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre
+    monday tuesday wednesday thursday friday saturday sunday lundi mardi mercredi jeudi vendredi
+    samedi dimanche lunes martes miercoles jueves viernes sabado domingo
+    committee comite comision commission police policia court cour tribunal corte ministry
+    ministere ministerio minister ministre ministro president presidente national nationale
+    nacional union syndicat sindicato federation federacion association asociacion network reseau
+    red foundation fondation fundacion centre center centro institute institut instituto
+    council conseil consejo office bureau oficina agency agence agencia service servicio
+    journalists journalistes periodistas journalist journaliste periodista press presse prensa
+    media medias medios radio television news times post daily herald tribune journal
+    human rights droits humains homme derechos humanos freedom liberte libertad expression
+    international internationale internacional reporters without borders sans frontieres
+    sin fronteras article joint statement declaration declaracion conjunta conjointe
+    government gouvernement gobierno state etat estado republic republique republica
+    authorities autorites autoridades security securite seguridad army armee ejercito forces
+    prosecutor procureur fiscal fiscalia judge juge juez code penal criminal
+    north south east west nord sud est ouest norte sur este oeste
+    """.split()
+)
+_NAME_PARTICLES = {"de", "del", "da", "dos", "das", "van", "von", "der", "al", "el", "bin", "ben"}
+
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+_ARABIC_SKELETON = str.maketrans(
+    {
+        "ب": "b", "ت": "t", "ث": "t", "ج": "j", "ح": "h", "خ": "x", "د": "d", "ذ": "d", "ر": "r",
+        "ز": "z", "س": "s", "ش": "S", "ص": "s", "ض": "d", "ط": "t", "ظ": "z", "ع": None,
+        "غ": "G", "ف": "f", "ق": "k", "ك": "k", "ل": "l", "م": "m", "ن": "n", "ه": "h",
+        "ا": None, "و": None, "ي": None, "ء": None, "ئ": None, "ؤ": None,
+    }
+)
+_LATIN_DIGRAPHS = [
+    ("x", "ks"), ("sch", "S"), ("kh", "x"), ("sh", "S"), ("ch", "S"), ("gh", "G"), ("th", "t"), ("dh", "d"),
+    ("ph", "f"), ("dj", "j"), ("ck", "k"), ("ou", ""), ("q", "k"), ("c", "k"), ("g", "j"),
+    ("v", "f"), ("p", "b"), ("'", ""),
+]
+_LATIN_VOWELS = re.compile(r"[aeiouyw]")
+_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف")
+
+
+# Transliteration is inconsistent about h (John/جون, Mohamed/محمد), about g/j/gh/k for foreign
+# names (Mwangi/موانغي) and about s/sh/z: compare skeletons with those classes merged.
+_LOOSE = str.maketrans({"h": None, "G": "k", "j": "k", "S": "s", "z": "s"})
+
+
+def _skeleton_forms(consonants: str) -> set[str]:
+    """The strict skeleton and the loose one (prefixed ``~``), each only when 3+ letters long."""
+    strict = re.sub(r"(.)\1+", r"\1", consonants)
+    loose = strict.translate(_LOOSE)
+    return {f for f in (strict, "~" + loose) if len(f.lstrip("~")) >= 3}
+
+
+def _latin_skeleton(token: str) -> set[str]:
+    """Consonant skeletons of a Latin-script name, comparable with :func:`_arabic_skeletons`."""
+    s = token
+    for src, dst in _LATIN_DIGRAPHS:
+        s = s.replace(src, dst)
+    return _skeleton_forms(_LATIN_VOWELS.sub("", s))
+
+
+def _arabic_skeletons(word: str) -> set[str]:
+    out = set()
+    forms = {word} | {word[len(p) :] for p in _ARABIC_PREFIXES if word.startswith(p)}
+    for form in forms:
+        if len(form) < 3:
+            continue
+        out |= _skeleton_forms(form.translate(_ARABIC_SKELETON))
+    return out
+
+
+@dataclass(frozen=True)
+class Features:
+    """What :func:`crosslang_score` compares. ``neutral`` items carry a type prefix
+    (``d:`` date, ``n:`` number, ``u:`` URL, ``@:`` handle, ``#:`` hashtag, ``a:`` acronym)."""
+
+    neutral: frozenset[str]
+    names: frozenset[str]  # Latin-script name words, normalised
+    lead_names: tuple[tuple[str, ...], ...]  # name sequences in the title and first paragraphs
+    skeletons: frozenset[str]  # consonant skeletons: of names (Latin) or of every word (Arabic)
+    arabic: bool
+
+
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’\-]*|[.!?:;؟\n]")
+
+
+def _name_sequences(text: str) -> tuple[list[list[str]], set[str]]:
+    """Capitalised word runs in Latin script (people, places, outlets), and the set of words that
+    also occur in lower case in ``text`` (those are ordinary words, not names)."""
+    seqs: list[list[str]] = []
+    lower_raw: set[str] = set()
+    current: list[str] = []
+    sentence_start = started_sentence = True
+
+    def close() -> None:
+        # A lone capitalised word opening a sentence is usually an ordinary word ("Gunmen ...").
+        nonlocal current
+        if current and not (started_sentence and len(current) == 1):
+            seqs.append(current)
+        current = []
+
+    for tok in _NAME_TOKEN.findall(text):
+        if tok in ".!?:;؟\n":
+            close()
+            sentence_start = True
+            continue
+        first = tok[0]
+        if first.isupper() and not tok.isupper():  # Arabic has no case: never a name run here
+            norm = normalise_text(tok)
+            if norm in _NAME_STOP:
+                close()
+            else:
+                if not current:
+                    started_sentence = sentence_start
+                current.append(norm)
+        elif current and tok in _NAME_PARTICLES:
+            current.append(tok)
+        else:
+            if first.islower():
+                lower_raw.add(tok)
+            close()
+        sentence_start = False
+    close()
+    cleaned = []
+    for seq in seqs:
+        while seq and seq[-1] in _NAME_PARTICLES:
+            seq.pop()
+        if seq:
+            cleaned.append(seq)
+    return cleaned, {normalise_text(w) for w in lower_raw}
+
+
+def _url_key(url: str) -> str:
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    host = parts.netloc.lower().removeprefix("www.")
+    return f"{host}{parts.path.rstrip('/.,;')}".lower()
+
+
+def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None) -> frozenset[str]:
+    """Dates, numbers, URLs, handles, hashtags and acronyms, typed (``d:03-12``, ``n:34``...).
+
+    ``tokens`` may pass ``_tokens(text)`` when the caller has it already (it is the slow part).
+    Numbers are taken token by token, so "15,000", "15 000" and "15.000" all give ``n:15``.
+    """
+    raw = f"{title}\n{text}"
+    neutral: set[str] = set()
+    if "http" in raw or "www." in raw:
+        for url in _URL.findall(raw):
+            neutral.add("u:" + _url_key(url.rstrip(".,;:")))
+        raw = _URL.sub(" ", raw)
+    if "@" in raw:
+        neutral.update("@:" + normalise_text(h) for h in _HANDLE.findall(raw))
+    if "#" in raw:
+        neutral.update("#:" + normalise_text(h) for h in _HASHTAG.findall(raw))
+    toks = _tokens(title) + (list(tokens) if tokens is not None else _tokens(text))
+    months = _MONTHS
+    n = len(toks)
+    for i, tok in enumerate(toks):
+        if not tok.isdigit():
+            continue
+        digits = tok.lstrip("0")
+        if len(digits) >= 2:
+            neutral.add("n:" + digits)
+        if len(tok) > 2:
+            continue
+        day = int(tok)
+        if not 1 <= day <= 31:
+            continue
+        # "12 March", "12 de marzo", "12 مارس", "12 كانون الثاني", "March 12"
+        j = i + 1
+        if j < n and toks[j] == "de":
+            j += 1
+        month = None
+        if j < n:
+            month = months.get(toks[j])
+            if month is None and j + 1 < n:
+                month = months.get(f"{toks[j]} {toks[j + 1]}")
+        if month is None and i > 0:
+            month = months.get(toks[i - 1])
+        if month:
+            neutral.add(f"d:{month:02d}-{day:02d}")
+    end = len(raw)
+    for m in _ACRONYM.finditer(raw):
+        i, j = m.span()
+        if (i and raw[i - 1].isalnum()) or (j < end and raw[j].isalnum()):
+            continue
+        if m.group() not in _ACRONYM_STOP:
+            neutral.add("a:" + m.group())
+    return frozenset(neutral)
+
+
+def extract_features(
+    title: str, text: str, language: str | None = None, neutral: frozenset[str] | None = None
+) -> Features:
+    """Language-independent features of one document (see :class:`Features`)."""
+    if neutral is None:
+        neutral = neutral_features(title, text)
+    raw = f"{title}\n{text}"
+    clean = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", raw)))
+    arabic_chars = len(_ARABIC_LETTER.findall(raw))
+    arabic = language == "ar" or (language is None and arabic_chars > len(raw) / 4)
+    seqs, lower_seen = _name_sequences(clean)
+    names = {
+        w
+        for seq in seqs
+        for w in seq
+        if len(w) >= 3 and w not in _NAME_PARTICLES and w not in lower_seen
+    }
+    segs = _segments(text)
+    lead_seqs, _ = _name_sequences(f"{title}\n" + "\n".join(segs[:2]))
+    lead_names = tuple(
+        tuple(w for w in seq if w in names)
+        for seq in lead_seqs
+        if len(seq) >= 2 and any(w in names for w in seq)
+    )
+    if arabic:
+        skeletons: set[str] = set()
+        for word in set(_WORD.findall(normalise_text(clean))):
+            if _ARABIC_LETTER.match(word):
+                skeletons |= _arabic_skeletons(word)
+    else:
+        skeletons = {sk for w in names for sk in _latin_skeleton(w)}
+    return Features(
+        neutral=neutral,
+        names=frozenset(names),
+        lead_names=lead_names,
+        skeletons=frozenset(skeletons),
+        arabic=arabic,
+    )
+
+
+_WEIGHTS = {"d": 3.0, "u": 3.0, "@": 3.0, "#": 2.0, "n": 2.0, "a": 1.0}
+_NAME_WEIGHT = 2.0
+
+
+def _neutral_weight(item: str) -> float:
+    if item.startswith("n:") and _YEAR.match(item[2:]):
+        return 0.5
+    return _WEIGHTS.get(item.split(":", 1)[0], 1.0)
+
+
+def _features_score(fa: Features, fb: Features) -> float:
+    common = sum(_neutral_weight(x) for x in fa.neutral & fb.neutral)
+    union = sum(_neutral_weight(x) for x in fa.neutral | fb.neutral)
+    if fa.arabic == fb.arabic:
+        common += _NAME_WEIGHT * len(fa.names & fb.names)
+        union += _NAME_WEIGHT * len(fa.names | fb.names)
+    else:
+        latin, arab = (fb, fa) if fa.arabic else (fa, fb)
+        for w in latin.names:
+            forms = _latin_skeleton(w)
+            if not forms:
+                continue
+            union += _NAME_WEIGHT
+            if forms & arab.skeletons:
+                common += _NAME_WEIGHT
+    return common / union if union else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Documents and the same-story decision
+# --------------------------------------------------------------------------------------------
+
+_TRACKING = re.compile(
+    r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|igshid|ref|ref_src|s|cmpid|_ga|yclid|share)$", re.I
+)
+
+_STOPWORDS = set(
+    """
+    the a an of to in on at by for from with and or but is are was were be been has have had it
+    its this that these those as he she his her they their we our you not no after before over
+    into about said says will would could should than then also who which what when where while
+    le la les un une des du de d l au aux et ou mais est sont a ont ete par pour sur dans avec
+    ce cette ces il elle ils elles qui que qu ne pas se sa son ses leur leurs selon apres avant
+    el la los las un una unos unas del al y o pero es son fue fueron ha han por para en con sin
+    que se su sus lo le les como tras sobre este esta estos estas
+    في من على الى عن ان مع هذا هذه التي الذي الذين كان كانت وقد قد بعد قبل حيث كما او ثم
+    """.split()
+)
+
+
+def _content_words(text: str) -> list[str]:
+    return [t for t in _tokens(text) if t not in _STOPWORDS and (len(t) >= 3 or t.isdigit())]
+
+
+def _strip_tracking(url: str) -> str:
+    parts = urlsplit(url.strip())
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), "")
+    )
+
+
+LEAD_WORDS = 60
+SHORT_WORDS = 60
+
+
+@dataclass(eq=False)
+class Doc:
+    """What the same-story decision looks at: one article, or one row read back from the store.
+
+    ``text`` should already be free of the source's learnt boilerplate
+    (:meth:`BoilerplateLearner.strip`); generic footers are removed here in any case. Derived
+    features are computed once, on first use.
+    """
+
+    title: str
+    text: str
+    language: str | None = None
+    url: str | None = None
+    published: datetime | None = None
+    source_id: str | None = None
+    countries: tuple[str, ...] = ()
+    id: Hashable | None = None  # the caller's key (article id); carried, never interpreted
+
+    @classmethod
+    def from_article(cls, article: object, *, id: Hashable | None = None) -> Doc:
+        """From a ``pipeline.items.Article`` (or anything with the same attribute names)."""
+        return cls(
+            title=getattr(article, "title", "") or "",
+            text=getattr(article, "text", "") or "",
+            language=getattr(article, "language", None),
+            url=getattr(article, "url", None),
+            published=getattr(article, "published", None),
+            source_id=getattr(article, "source_id", None),
+            countries=tuple(getattr(article, "countries", ()) or ()),
+            id=id,
+        )
+
+    @cached_property
+    def _cleaned(self) -> tuple[str, str]:
+        return _strip(self.text)
+
+    @property
+    def body(self) -> str:
+        """``text`` without generic footers."""
+        return self._cleaned[0]
+
+    @cached_property
+    def tokens(self) -> list[str]:
+        return _WORD.findall(self._cleaned[1])
+
+    @cached_property
+    def word_count(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def is_short(self) -> bool:
+        return self.word_count < SHORT_WORDS
+
+    @cached_property
+    def text_key(self) -> str:
+        return hashlib.blake2b(" ".join(self.tokens).encode(), digest_size=16).hexdigest()
+
+    @cached_property
+    def signature(self) -> Signature:
+        return _minhash(shingle_hashes(self.tokens), SCHEMES["text"])
+
+    @cached_property
+    def lead_words(self) -> frozenset[str]:
+        lead = " ".join(self.body.split()[:LEAD_WORDS])
+        return frozenset(_content_words(f"{self.title} {lead}"))
+
+    @cached_property
+    def lead_signature(self) -> Signature:
+        return _minhash(_item_hashes(self.lead_words), SCHEMES["lead"])
+
+    @cached_property
+    def neutral(self) -> frozenset[str]:
+        return neutral_features(self.title, self.body, self.tokens)
+
+    @cached_property
+    def features(self) -> Features:
+        return extract_features(self.title, self.body, self.language, self.neutral)
+
+    @cached_property
+    def feature_signature(self) -> Signature:
+        items = self.neutral
+        # One or two common items (a year, a single date) would pair this article with half the
+        # month's output: only index a feature set that can tell stories apart.
+        strong = [x for x in items if _neutral_weight(x) >= 1.0]
+        if len(strong) < 3:
+            return _minhash(np.empty(0, dtype=np.uint64), SCHEMES["xfeat"])
+        return _minhash(_item_hashes(items), SCHEMES["xfeat"])
+
+    @cached_property
+    def canonical_url(self) -> str | None:
+        return _strip_tracking(self.url) if self.url else None
+
+    @cached_property
+    def token_set(self) -> frozenset[str]:
+        return frozenset(_tokens(f"{self.title} {self.body}"))
+
+
+def index_keys(doc: Doc) -> list[tuple[int, int]]:
+    """Every ``(band, hash)`` row the store keeps for ``doc`` in ``article_band``: text bands
+    (long texts), lead bands (always) and feature bands (when there are enough features)."""
+    keys: list[tuple[int, int]] = []
+    if not doc.is_short:
+        keys += band_hashes(doc.signature)
+    keys += band_hashes(doc.lead_signature)
+    keys += band_hashes(doc.feature_signature)
+    return keys
+
+
+def crosslang_score(a: Doc, b: Doc) -> float:
+    """Weighted Jaccard over language-independent features: dates (month names in en/fr/es/ar),
+    numbers, URLs, @handles, #hashtags, acronyms, Latin-script names — and, between Latin and
+    Arabic script, names matched by consonant skeleton (``Khaled`` ~ ``خالد``)."""
+    return _features_score(a.features, b.features)
+
+
+@dataclass(frozen=True)
+class Decision:
+    same: bool
+    reason: str
+    score: float = 0.0
+    rule: str = "none"  # url | text-hash | minhash | lead | crosslang | none
+
+    def __bool__(self) -> bool:
+        return self.same
+
+
+def _days_apart(a: Doc, b: Doc) -> float | None:
+    if a.published is None or b.published is None:
+        return None
+    try:
+        return abs((a.published - b.published).total_seconds()) / 86400.0
+    except TypeError:  # naive vs aware: the pipeline makes all dates aware, so this is a bug
+        return None
+
+
+def _absent_names(x: Doc, y: Doc) -> list[str]:
+    """Names in ``x``'s headline and lead that ``y`` never mentions (any script)."""
+    fy = y.features
+    out = []
+    for seq in x.features.lead_names:
+        words = [w for w in seq if len(w) >= 3]
+        if not words:
+            continue
+        if fy.arabic and not x.features.arabic:
+            present = any(_latin_skeleton(w) & fy.skeletons for w in words)
+        else:
+            present = any(w in y.token_set for w in words)
+        if not present:
+            out.append(" ".join(seq).title())
+    return out
+
+
+@dataclass
+class NearDupMatcher:
+    """The same-story decision, with its thresholds (chosen in ``docs/dedup.md``)."""
+
+    text_threshold: float = 0.5  # MinHash Jaccard estimate for long texts
+    certain_threshold: float = 0.85  # above this, names and dates are not checked
+    lead_threshold: float = 0.6  # share of a teaser's content words found in the other lead
+    crosslang_threshold: float = 0.4
+    max_gap_days: float = 45.0  # beyond this, only near-identical texts are merged
+    crosslang_gap_days: float = 10.0
+    lead_gap_days: float = 10.0
+
+    def same_story(self, a: Doc, b: Doc) -> Decision:
+        if a.canonical_url and a.canonical_url == b.canonical_url:
+            return Decision(True, "same canonical URL", 1.0, "url")
+        if a.word_count >= 10 and a.text_key == b.text_key:
+            return Decision(True, "identical normalised text", 1.0, "text-hash")
+        gap = _days_apart(a, b)
+        absent_a, absent_b = _absent_names(a, b), _absent_names(b, a)
+        conflict = bool(absent_a and absent_b)
+        if not a.is_short and not b.is_short:
+            j = jaccard_estimate(a.signature, b.signature)
+            if j >= self.certain_threshold:
+                return Decision(True, f"minhash {j:.2f} ≥ {self.certain_threshold}", j, "minhash")
+            if j >= self.text_threshold:
+                if conflict:
+                    return Decision(
+                        False,
+                        f"minhash {j:.2f} ≥ {self.text_threshold} but different people: "
+                        f"{absent_a[0]} vs {absent_b[0]}",
+                        j,
+                        "minhash",
+                    )
+                if gap is not None and gap > self.max_gap_days:
+                    return Decision(
+                        False,
+                        f"minhash {j:.2f} ≥ {self.text_threshold} but {gap:.0f} days apart",
+                        j,
+                        "minhash",
+                    )
+                return Decision(True, f"minhash {j:.2f} ≥ {self.text_threshold}", j, "minhash")
+        same_script = a.features.arabic == b.features.arabic
+        same_language = a.language == b.language or a.language is None or b.language is None
+        if (a.is_short or b.is_short) and same_language and same_script:
+            return self._lead_rule(a, b, gap, conflict, absent_a, absent_b)
+        if a.language and b.language and a.language != b.language:
+            if a.is_short or b.is_short:
+                return Decision(False, "short item in another language", 0.0, "none")
+            x = crosslang_score(a, b)
+            if x < self.crosslang_threshold:
+                return Decision(
+                    False, f"crosslang {x:.2f} < {self.crosslang_threshold}", x, "crosslang"
+                )
+            if gap is not None and gap > self.crosslang_gap_days:
+                return Decision(False, f"crosslang {x:.2f} but {gap:.0f} days apart", x, "none")
+            one_sided = a.features.arabic != b.features.arabic and (absent_a or absent_b)
+            if conflict or one_sided:
+                who = (absent_a or absent_b)[0]
+                return Decision(False, f"crosslang {x:.2f} but {who} missing", x, "crosslang")
+            return Decision(
+                True, f"crosslang {x:.2f} ≥ {self.crosslang_threshold}", x, "crosslang"
+            )
+        j = jaccard_estimate(a.signature, b.signature)
+        return Decision(False, f"minhash {j:.2f} < {self.text_threshold}", j, "minhash")
+
+    def _lead_rule(
+        self,
+        a: Doc,
+        b: Doc,
+        gap: float | None,
+        conflict: bool,
+        absent_a: list[str],
+        absent_b: list[str],
+    ) -> Decision:
+        short, other = (a, b) if a.word_count <= b.word_count else (b, a)
+        words = short.lead_words
+        if not words:
+            return Decision(False, "empty teaser", 0.0, "lead")
+        found = len(words & other.lead_words) / len(words)
+        if found < self.lead_threshold:
+            return Decision(
+                False, f"teaser lead {found:.2f} < {self.lead_threshold}", found, "lead"
+            )
+        absent_short = absent_a if short is a else absent_b
+        if conflict or absent_short:
+            name = (absent_short or absent_a or absent_b)[0]
+            return Decision(False, f"teaser lead {found:.2f} but {name} missing", found, "lead")
+        if gap is not None and gap > self.lead_gap_days:
+            return Decision(False, f"teaser lead {found:.2f} but {gap:.0f} days apart", found, "lead")
+        return Decision(True, f"teaser lead {found:.2f} ≥ {self.lead_threshold}", found, "lead")
+
+    def best_match(self, doc: Doc, candidates: Iterable[Doc]) -> tuple[Doc, Decision] | None:
+        """The candidate ``doc`` most surely belongs with, or None."""
+        best: tuple[Doc, Decision] | None = None
+        for cand in candidates:
+            decision = self.same_story(doc, cand)
+            if decision.same and (best is None or decision.score > best[1].score):
+                best = (cand, decision)
+        return best
+
+
+_DEFAULT_MATCHER = NearDupMatcher()
+
+
+def same_story(a: Doc, b: Doc) -> Decision:
+    """Whether ``a`` and ``b`` report the same thing, with the default thresholds."""
+    return _DEFAULT_MATCHER.same_story(a, b)
+
+
+@dataclass
+class BandIndex:
+    """In-memory stand-in for the ``article_band`` table: band key → ids.
+
+    ``candidates`` answers what the SQL lookup in the module docstring answers: every id sharing at
+    least one ``(band, hash)`` key, most shared keys first.
+    """
+
+    _rows: dict[tuple[int, int], set[Hashable]] = field(default_factory=lambda: defaultdict(set))
+
+    def add(self, item_id: Hashable, keys: Iterable[tuple[int, int]]) -> None:
+        for key in keys:
+            self._rows[key].add(item_id)
+
+    def candidates(self, keys: Iterable[tuple[int, int]]) -> list[Hashable]:
+        shared: Counter[Hashable] = Counter()
+        for key in keys:
+            shared.update(self._rows.get(key, ()))
+        return [item for item, _ in sorted(shared.items(), key=lambda kv: (-kv[1], str(kv[0])))]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._rows.values())

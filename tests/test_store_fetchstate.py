@@ -1,0 +1,154 @@
+"""store.fetchstate: validators, backoff, Retry-After and 410 Gone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from store.fetchstate import (
+    BACKOFF_CAP,
+    MAX_RETRY_AFTER,
+    backoff,
+    get_validators,
+    is_due,
+    record_failure,
+    record_fetch,
+    reenable,
+    states_for,
+)
+
+NOW = datetime(2024, 1, 16, 6, 0, tzinfo=UTC)
+FEED = "https://mfwa.example.org/feed/"
+
+
+def test_backoff_doubles_from_15_minutes_and_is_capped_at_a_day() -> None:
+    assert [backoff(n) for n in range(1, 6)] == [timedelta(minutes=15 * 2**i) for i in range(5)]
+    assert backoff(7) == timedelta(hours=16)
+    assert backoff(8) == BACKOFF_CAP == timedelta(hours=24)
+    assert backoff(10_000) == BACKOFF_CAP
+
+
+def test_unknown_url(store_session) -> None:
+    assert get_validators(store_session, FEED) == (None, None)
+    assert states_for(store_session, [FEED]) == {}
+    assert is_due(None, NOW)
+    assert reenable(store_session, FEED) is False
+
+
+def test_success_stores_validators_and_304_keeps_them(store_session) -> None:
+    record_fetch(
+        store_session,
+        "mfwa",
+        FEED,
+        status=200,
+        etag='"v1"',
+        last_modified="Mon, 15 Jan 2024",
+        now=NOW,
+        entries=20,
+    )
+    store_session.commit()
+    assert get_validators(store_session, FEED) == ('"v1"', "Mon, 15 Jan 2024")
+
+    state = record_fetch(
+        store_session, "mfwa", FEED, status=304, etag=None, last_modified=None, now=NOW
+    )
+    assert (state.etag, state.last_modified, state.entries_seen) == (
+        '"v1"',
+        "Mon, 15 Jan 2024",
+        20,
+    )
+    assert state.last_status == 304 and state.last_success == NOW
+
+    # a 200 without validators clears them (never ask with a stale ETag)
+    state = record_fetch(
+        store_session, "mfwa", FEED, status=200, etag=None, last_modified=None, now=NOW, entries=3
+    )
+    assert (state.etag, state.last_modified, state.entries_seen) == (None, None, 3)
+
+
+def test_failures_back_off_and_success_resets(store_session) -> None:
+    for n in range(1, 4):
+        state = record_failure(
+            store_session, "mfwa", FEED, error="HTTP 503", http_status=503, now=NOW
+        )
+        assert state.consecutive_failures == n
+        assert state.next_attempt == NOW + timedelta(minutes=15 * 2 ** (n - 1))
+    store_session.commit()
+    assert not is_due(state, NOW + timedelta(minutes=59))
+    assert is_due(state, NOW + timedelta(hours=1))
+    assert state.last_error == "HTTP 503" and state.last_status == 503
+
+    state = record_fetch(
+        store_session, "mfwa", FEED, status=200, etag=None, last_modified=None, now=NOW
+    )
+    assert state.consecutive_failures == 0 and state.last_error is None
+    assert is_due(state, NOW)
+
+
+def test_transport_error_without_status(store_session) -> None:
+    state = record_failure(store_session, "mfwa", FEED, error="connection refused", now=NOW)
+    assert state.last_status is None and state.consecutive_failures == 1
+
+
+def test_a_failing_feed_is_still_tried_daily(store_session) -> None:
+    for _ in range(30):
+        state = record_failure(store_session, "mfwa", FEED, error="timeout", now=NOW)
+    assert state.next_attempt == NOW + timedelta(hours=24)
+
+
+def test_retry_after_is_honoured_when_later(store_session) -> None:
+    later = NOW + timedelta(hours=3)
+    state = record_failure(
+        store_session, "mfwa", FEED, error="429", http_status=429, now=NOW, retry_after=later
+    )
+    assert state.next_attempt == later
+    earlier = NOW + timedelta(minutes=1)
+    state = record_failure(
+        store_session, "mfwa", FEED, error="429", http_status=429, now=NOW, retry_after=earlier
+    )
+    assert state.next_attempt == NOW + timedelta(minutes=30)  # the backoff is later
+
+
+def test_absurd_retry_after_is_capped(store_session) -> None:
+    state = record_failure(
+        store_session,
+        "mfwa",
+        FEED,
+        error="429",
+        http_status=429,
+        now=NOW,
+        retry_after=NOW + timedelta(days=365),
+    )
+    assert state.next_attempt == NOW + MAX_RETRY_AFTER
+
+
+def test_410_marks_gone_until_reenabled(store_session) -> None:
+    state = record_failure(store_session, "mfwa", FEED, error="HTTP 410", http_status=410, now=NOW)
+    store_session.commit()
+    assert state.gone
+    assert not is_due(state, NOW + timedelta(days=3650))
+    assert reenable(store_session, FEED) is True
+    store_session.commit()
+    state = states_for(store_session, [FEED, "https://other.example/feed"])[FEED]
+    assert not state.gone and state.consecutive_failures == 0
+    assert is_due(state, NOW)
+
+
+def test_long_errors_are_cut(store_session) -> None:
+    state = record_failure(store_session, "mfwa", FEED, error="x" * 100_000, now=NOW)
+    assert len(state.last_error) <= 2000
+
+
+def test_naive_now_is_refused(store_session) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        record_failure(store_session, "mfwa", FEED, error="e", now=datetime(2024, 1, 1))
+
+
+def test_feed_moved_to_another_source(store_session) -> None:
+    record_fetch(store_session, "a", FEED, status=200, etag=None, last_modified=None, now=NOW)
+    state = record_fetch(
+        store_session, "b", FEED, status=200, etag=None, last_modified=None, now=NOW
+    )
+    store_session.commit()
+    assert state.source_id == "b"
