@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, event, exc, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,8 +104,6 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     with a connect timeout and pre-ping so a cron run notices a restarted server. Extra keyword
     arguments go to :func:`sqlalchemy.create_engine`.
     """
-    from sqlalchemy import create_engine
-
     parsed = normalise_url(url if url is not None else default_db_url())
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **kwargs)

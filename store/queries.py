@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, String, exists, func, select
@@ -167,6 +167,12 @@ def _month(column: Any, dialect: str) -> ColumnElement[str]:
     return func.substr(func.cast(column, String), 1, 7)
 
 
+def _month_start(moment: datetime, back: int) -> datetime:
+    """Midnight UTC on the first day of the month ``back`` months before ``moment``'s month."""
+    index = moment.year * 12 + moment.month - 1 - back
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
 def source_health(
     session: Session, *, now: datetime | None = None, months: int = 12
 ) -> list[SourceHealth]:
@@ -205,9 +211,7 @@ def source_health(
         )
     }
     month = _month(ArticleRow.published, dialect_name(session)).label("month")
-    cutoff = (now.replace(day=1) - timedelta(days=31 * (months - 1))).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
+    cutoff = _month_start(now, back=max(months, 1) - 1)
     per_month: dict[str, dict[str, int]] = {}
     for source_id, label, count in session.execute(
         select(ArticleRow.source_id, month, func.count())

@@ -13,6 +13,9 @@ Each level is a :class:`MatchLevel` with one query per batch (``prepare``), so a
 articles costs a handful of statements whatever the number of levels. A near-duplicate level
 (MinHash bands in ``article_band``) is one more subclass appended to :data:`LEVELS`.
 
+Two writers assigning the same new report at the same instant (distributed runs) can each found a
+story; nothing is lost, and :func:`merge_stories` joins the two.
+
 Story fields are *derived* from the articles by :func:`refresh_stories`: representative = the
 earliest article, ``published`` = its date, region = the most common non-null article region,
 countries and topics = the union (most frequent first), ``source_count`` = distinct sources.

@@ -222,3 +222,26 @@ def test_first_harvest_of_5000_entries_is_fast(store_db, store_make_article) -> 
         assert session.scalar(select(func.count()).select_from(StoryRow)) == 5000
     # A generous bound for a shared CI machine; bench/ measures the real ratio to feedparser.
     assert elapsed < 30, f"5,000 upserts took {elapsed:.1f} s"
+
+
+def test_a_key_inserted_by_another_writer_meanwhile_is_updated(
+    store_session, store_make_article, monkeypatch
+) -> None:
+    """The SELECT misses a row another process inserts just before our INSERT: ON CONFLICT
+    skips it and the entry is handled as an existing article, not duplicated."""
+    import store.articles as articles
+
+    upsert_articles(store_session, [store_make_article(guid="g1")], NOW)
+    real = articles._load_existing
+    calls = []
+
+    def stale_first(session, keys):
+        calls.append(keys)
+        return {} if len(calls) == 1 else real(session, keys)
+
+    monkeypatch.setattr(articles, "_load_existing", stale_first)
+    out = upsert_articles(store_session, [store_make_article(guid="g1", title="Edited")], LATER)
+    assert out == ["updated"] and len(calls) == 2
+    store_session.commit()
+    (row,) = _articles(store_session)
+    assert row.title == "Edited"

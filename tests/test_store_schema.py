@@ -301,3 +301,28 @@ def test_run_transaction_rolls_back_a_failed_try(store_db) -> None:
     assert db.run_transaction(factory, work, backoff=0.001) == 2
     with factory() as session:
         assert session.scalars(select(SourceRow.id)).all() == ["s1"]
+
+
+def test_a_locked_sqlite_database_is_retried_then_reported(tmp_path, monkeypatch) -> None:
+    import sqlite3
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    path = tmp_path / "locked.db"
+    engine, factory = db.open_db(f"sqlite:///{path}")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+
+        def work(session) -> None:
+            session.add(SourceRow(id="s", name="S"))
+            session.flush()
+
+        with pytest.raises(DatabaseUnavailable, match="after 2 tries: database is locked"):
+            db.run_transaction(factory, work, attempts=2, backoff=0.01, where="storing s")
+        blocker.execute("ROLLBACK")
+        db.run_transaction(factory, work)  # once the lock is gone, the work goes through
+        with factory() as session:
+            assert session.scalars(select(SourceRow.id)).all() == ["s"]
+    finally:
+        blocker.close()
+        engine.dispose()

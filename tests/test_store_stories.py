@@ -235,3 +235,13 @@ def test_curation_decision_is_checked(store_session, store_make_article) -> None
     first = set_curation(store_session, story.id, "africa/2024-01", decision="include")
     again = set_curation(store_session, story.id, "africa/2024-01", decision="exclude")
     assert first.id == again.id and again.decision == "exclude"
+
+
+def test_roundup_key() -> None:
+    from store.curation import roundup_key
+
+    assert roundup_key("africa", "2024-01") == "africa/2024-01"
+    with pytest.raises(ValueError):
+        roundup_key("antarctica", "2024-01")
+    with pytest.raises(ValueError):
+        roundup_key("africa", "2024-13")
