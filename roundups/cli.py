@@ -38,14 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="roundup", description="Harvest member reports and draft regional round-ups.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("demo", parents=[common], help="offline demo: serve demo member sites on loopback, harvest, draft")
+    p = sub.add_parser("demo", parents=[common], help="the main job, offline")
     p.add_argument("--output-dir", type=Path, default=None,
                    help="where to write the database and the draft (default: a new temporary folder)")
 
     p = sub.add_parser("harvest", parents=[common], help="one cron run over every source")
     p.add_argument("--sources", type=Path, default=Path("sources.toml"), metavar="FILE")
     p.add_argument("--only", nargs="+", default=None, metavar="ID", help="harvest only these source ids")
-    p.add_argument("--ignore-backoff", action="store_true", help="fetch feeds that are backing off after failures")
+    p.add_argument("--ignore-backoff", action="store_true", help="also fetch feeds in backoff")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a Scrapy setting for this run (e.g. DOWNLOAD_TIMEOUT=10)")
@@ -53,9 +53,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("draft", parents=[common], help="the round-up draft for a region and month")
     p.add_argument("--region", required=True)
-    p.add_argument("--month", required=True, metavar="YYYY-MM")
-    p.add_argument("--format", choices=["md", "json"], default="md")
+    _period_arguments(p)
+    p.add_argument("--format", choices=["md", "html", "json", "docx"], default="md")
     p.add_argument("--output", type=Path, default=None, metavar="FILE")
+
+    p = sub.add_parser("curate", parents=[common],
+                       help="editors' decisions for one round-up: list, set or clear")
+    p.add_argument("action", choices=["list", "set", "clear"])
+    p.add_argument("--region", required=True)
+    _period_arguments(p)
+    p.add_argument("--story", type=int, default=None, metavar="ID", help="the story (set, clear)")
+    p.add_argument("--decision", choices=["include", "exclude", "pin"], default=None)
+    p.add_argument("--headline", default=None, help="edited headline ('' restores the drawn one)")
+    p.add_argument("--summary", default=None, help="edited summary ('' restores the drawn one)")
+    p.add_argument("--note", default=None, help="editor's note ('' removes it)")
+    p.add_argument("--position", type=int, default=None, help="place in its section (1 = first)")
+
+    p = sub.add_parser("serve", parents=[common], help="the editors' web page")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; beyond loopback a login is required)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="TOML file with a [web] table (user, password or password_hash, secret)")
 
     p = sub.add_parser("stories", parents=[common], help="list stories with their sources")
     p.add_argument("--region", default=None)
@@ -67,13 +86,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("retag", parents=[common], help="re-tag stored articles after the data files change")
 
-    p = sub.add_parser("sources", parents=[common], help="list and check the registry, show per-source health")
+    p = sub.add_parser("sources", parents=[common], help="list, check, per-source health")
     p.add_argument("action", choices=["list", "check", "status"])
     p.add_argument("--sources", type=Path, default=Path("sources.toml"), metavar="FILE")
 
     p = sub.add_parser("db", parents=[common], help="database administration")
     p.add_argument("action", choices=["upgrade"])
     return parser
+
+
+def _period_arguments(p: argparse.ArgumentParser) -> None:
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", metavar="YYYY-MM")
+    when.add_argument("--week", metavar="YYYY-Www", help="an ISO week, e.g. 2026-W40")
+    when.add_argument("--from", dest="from_", metavar="YYYY-MM[-DD]",
+                      help="first month or day of a range (with --to), e.g. two months")
+    p.add_argument("--to", metavar="YYYY-MM[-DD]", help="last month or day of the range (included)")
+
+
+def _period(args: argparse.Namespace) -> Any:
+    from roundups.compose import Period
+
+    if args.to is not None and args.from_ is None:
+        raise UsageError("--to needs --from")
+    if args.from_ is not None:
+        return Period.between(args.from_, args.to if args.to is not None else args.from_)
+    if args.week is not None:
+        return Period.week(args.week)
+    return Period.month(args.month)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,23 +187,82 @@ def cmd_harvest(args: argparse.Namespace) -> int:
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
-    from roundups.compose import Period, check_region, compose
-    from roundups.render import RENDERERS
+    from roundups.compose import check_region, compose
+    from roundups.render import render
     from store.db import open_db
 
     check_region(args.region)
-    period = Period.month(args.month)
-    _, Session = open_db(args.db)
-    with Session() as session:
-        draft = compose(session, args.region, period)
-    text = RENDERERS[args.format](draft)
+    period = _period(args)
+    engine, Session = open_db(args.db)
+    try:
+        with Session() as session:
+            draft = compose(session, args.region, period)
+    finally:
+        engine.dispose()
+    data = render(draft, args.format)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        args.output.write_bytes(data)
         print(args.output)
     else:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     return EXIT_OK
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from roundups.compose import check_region
+    from store.curation import roundup_key
+    from store.db import open_db
+
+    check_region(args.region)
+    key = roundup_key(args.region, _period(args).label)
+    engine, Session = open_db(args.db)
+    try:
+        return _curate(args, key, Session)
+    finally:
+        engine.dispose()
+
+
+def _curate(args: argparse.Namespace, key: str, Session: Any) -> int:
+    from store.curation import clear_curation, curations_for, update_curation
+    from store.db import run_transaction
+
+    if args.action == "list":
+        with Session() as session:
+            for story_id, c in sorted(curations_for(session, key).items()):
+                extras = [f"{name}={value!r}" for name in ("position", "headline", "summary", "note")
+                          if (value := getattr(c, name)) is not None]
+                print(f"{story_id}\t{c.decision}\t{' '.join(extras)}".rstrip())
+        return EXIT_OK
+    if args.story is None:
+        raise UsageError(f"curate {args.action} needs --story ID")
+    if args.action == "clear":
+        found = run_transaction(Session, lambda s: clear_curation(s, args.story, key))
+        print(f"{key}: story {args.story}: {'decision cleared' if found else 'no decision'}")
+        return EXIT_OK
+    changes = {name: getattr(args, name) for name in
+               ("decision", "headline", "summary", "note", "position")
+               if getattr(args, name) is not None}
+    if not changes:
+        raise UsageError("curate set needs --decision, --headline, --summary, --note or --position")
+
+    def work(session: Any) -> str:
+        from store.models import StoryRow
+
+        if session.get(StoryRow, args.story) is None:
+            raise UsageError(f"no story with id {args.story}")
+        return update_curation(session, args.story, key, **changes).decision
+
+    decision = run_transaction(Session, work)
+    print(f"{key}: story {args.story}: {decision}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from roundups.web import serve
+
+    return serve(args.db, host=args.host, port=args.port, config=args.config)
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
@@ -221,13 +320,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_retag(args: argparse.Namespace) -> int:
+    from pipeline.tagging import tag
     from store.db import open_db
-    from store.tagging import retag_all
+    from store.retag import retag_all
 
     _, Session = open_db(args.db)
-    with Session() as session:
-        changed, total = retag_all(session)
-        session.commit()
+    with Session.begin() as session:
+        changed, total = retag_all(session, tag)
     print(f"retag: {changed} of {total} article(s) changed")
     return EXIT_OK
 
@@ -298,6 +397,8 @@ COMMANDS = {
     "demo": cmd_demo,
     "harvest": cmd_harvest,
     "draft": cmd_draft,
+    "curate": cmd_curate,
+    "serve": cmd_serve,
     "stories": cmd_stories,
     "tag": cmd_tag,
     "retag": cmd_retag,

@@ -141,16 +141,37 @@ def crawler_settings(db_url: str, sources_file: str | Path, *, only: list[str] |
     settings.set("LOG_LEVEL", "DEBUG" if verbose else "ERROR", priority="cmdline")
     for key, value in (overrides or {}).items():
         settings.set(key, value, priority="cmdline")
+    # Per-source crawl delays become download slots for every spider, the feed spider included.
+    from scrapers.politeness import add_crawl_delay_slots
+
+    add_crawl_delay_slots(settings)
     return settings
+
+
+def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One stats dict from several crawlers': counts add up, lists of reasons concatenate."""
+    merged: dict[str, Any] = {}
+    for stats in all_stats:
+        for key, value in stats.items():
+            if key not in merged:
+                merged[key] = list(value) if isinstance(value, list) else value
+            elif isinstance(value, list):
+                merged[key] = list(merged[key]) + value
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                merged[key] = merged[key] + value
+    return merged
 
 
 def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None = None,
                 ignore_backoff: bool = False, verbose: bool = False,
                 overrides: dict[str, Any] | None = None) -> HarvestSummary:
-    """Crawl every due feed of the registry into the store; return the per-source summary."""
+    """Crawl every due feed, listing and sitemap of the registry into the store; return the
+    per-source summary."""
     from scrapy.crawler import CrawlerProcess
 
     from scrapers.spiders.feeds import FeedSpider
+    from scrapers.spiders.listing import ListingSpider
+    from scrapers.spiders.sitemap import SitemapSpider
     from store.db import open_db
     from store.registry import load_registry_lenient
 
@@ -163,13 +184,18 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     settings = crawler_settings(db_url, sources_file, only=only, ignore_backoff=ignore_backoff,
                                 verbose=verbose, overrides=overrides)
     process = CrawlerProcess(settings, install_root_handler=verbose)
-    crawler = process.create_crawler(FeedSpider)
+    # Feeds first; members without feeds are found through their listing pages and sitemaps.
+    # The three crawls share the reactor and run side by side.
+    crawlers = [process.create_crawler(FeedSpider)]
+    if any(s.listing for s in sources):
+        crawlers += [process.create_crawler(ListingSpider), process.create_crawler(SitemapSpider)]
     started = time.monotonic()
-    process.crawl(crawler, only=list(only or []))
+    for crawler in crawlers:
+        process.crawl(crawler, only=list(only or []))
     process.start()
     seconds = time.monotonic() - started
     ids = [s.id for s in sources if s.enabled and (not only or s.id in only)]
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats = merge_stats([c.stats.get_stats() for c in crawlers if c.stats])
     return summary_from_stats(stats, ids, seconds, invalid=bool(errors))
 
 

@@ -1,11 +1,28 @@
-"""Draft exports. Every string that came from a member's feed is escaped for the target format."""
+"""Draft exports: Markdown, HTML, JSON, DOCX.
+
+Every string that came from a member's feed is escaped for the target format (Markdown
+punctuation and inline HTML; HTML through Jinja2's autoescape; DOCX through python-docx's XML
+writer), and a link target is only ever an ``http``/``https`` URL (:func:`safe_url`): anything else
+is shown as the member's name without a link.
+
+Text renderers return ``str``; :func:`to_docx` returns ``bytes``. :data:`RENDERERS` maps a format to
+its renderer, :data:`MEDIA_TYPES` to its media type and file extension.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 
-from roundups.compose import Draft
+from roundups.compose import Draft, DraftStory
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
@@ -15,38 +32,218 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
 
 
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL, with the characters that could break out of an
+    attribute or a Markdown link percent-encoded; None otherwise (``javascript:``, ``data:``…)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ord(ch) < 0x20 or ch.isspace() for ch in url):
+        return None
+    return quote(url, safe="/:?#[]@!$&'*+,;=%-._~").replace("'", "%27").replace("(", "%28").replace(
+        ")", "%29")
+
+
 def md_url(url: str) -> str:
-    # Only http(s) URLs are ever stored (pipeline.urls refuses the rest); parentheses and spaces
-    # are percent-encoded so the link target cannot break out of the Markdown link.
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return safe_url(url) or ""
+
+
+def _meta(story: DraftStory) -> str:
+    meta = []
+    if story.published:
+        meta.append(f"{story.published.day} {story.published:%B %Y}")
+    if story.kind and story.kind != "report":
+        meta.append(story.kind.replace("-", " "))
+    if story.topics:
+        meta.append(", ".join(story.topics))
+    return " · ".join(meta)
+
+
+def _source_links_md(story: DraftStory) -> str:
+    links = []
+    for s in story.sources:
+        url = safe_url(s.url)
+        links.append(f"[{md_escape(s.name)}]({url})" if url else md_escape(s.name))
+    # One member with several reports is listed once per report: each link is a different page.
+    return "; ".join(links)
 
 
 def to_markdown(draft: Draft) -> str:
     lines = [f"# {md_escape(draft.title)}", ""]
     if not draft.stories:
-        lines += ["_No member reports were stored for this region and month._", ""]
+        lines += ["_No member reports were stored for this region and period._", ""]
     for section in draft.sections:
         lines += [f"## {md_escape(section.title)}", ""]
         for story in section.stories:
             lines += [f"### {md_escape(story.headline)}", ""]
-            meta = []
-            if story.published:
-                meta.append(f"{story.published:%d %B %Y}")
-            if story.kind and story.kind != "report":
-                meta.append(story.kind.replace("-", " "))
-            if story.topics:
-                meta.append(", ".join(story.topics))
+            meta = _meta(story)
             if meta:
-                lines += ["_" + md_escape(" · ".join(meta)) + "_", ""]
+                lines += ["_" + md_escape(meta) + "_", ""]
             if story.summary:
                 lines += [md_escape(story.summary), ""]
-            links = [f"[{md_escape(s.name)}]({md_url(s.url)})" for s in story.sources]
-            lines += ["Sources: " + "; ".join(links), ""]
+            lines += ["Sources: " + _source_links_md(story), ""]
+            if story.note:
+                lines += [f"> Editor's note: {md_escape(story.note)}", ""]
+    if draft.coverage is not None:
+        lines += _coverage_md(draft)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _coverage_md(draft: Draft) -> list[str]:
+    cov = draft.coverage
+    assert cov is not None
+    lines = ["## Coverage", ""]
+    if cov.countries:
+        lines += ["| Country | Stories | Members |", "| --- | ---: | --- |"]
+        for c in cov.countries:
+            members = ", ".join(md_escape(n) for n in c.sources)
+            lines.append(f"| {md_escape(c.name)} | {c.stories} | {members} |")
+        lines.append("")
+    silent = ", ".join(md_escape(m.name) for m in cov.silent_members) or "none"
+    lines += [f"Members of the region that published nothing in the period: {silent}", ""]
+    empty = ", ".join(md_escape(c.name) for c in cov.countries_without_stories) or "none"
+    lines += [f"Countries of the region with no story: {empty}", ""]
+    return lines
 
 
 def to_json(draft: Draft) -> str:
     return json.dumps(draft.as_json(), ensure_ascii=False, indent=2) + "\n"
 
 
-RENDERERS = {"md": to_markdown, "json": to_json}
+@cache
+def _environment() -> Any:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(("html", "j2"), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["safe_url"] = safe_url
+    env.filters["meta"] = _meta
+    return env
+
+
+def template(name: str) -> Any:
+    return _environment().get_template(name)
+
+
+def to_html(draft: Draft) -> str:
+    """One self-contained HTML file: inline style, no script, no external resource."""
+    return str(template("draft.html").render(draft=draft))
+
+
+def to_docx(draft: Draft) -> bytes:
+    from docx import Document
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    def hyperlink(paragraph: Any, text: str, url: str) -> None:
+        rel = paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
+        link = OxmlElement("w:hyperlink")
+        link.set(qn("r:id"), rel)
+        run = OxmlElement("w:r")
+        props = OxmlElement("w:rPr")
+        style = OxmlElement("w:rStyle")
+        style.set(qn("w:val"), "Hyperlink")
+        props.append(style)
+        underline = OxmlElement("w:u")
+        underline.set(qn("w:val"), "single")
+        props.append(underline)
+        run.append(props)
+        node = OxmlElement("w:t")
+        node.text = text
+        node.set(qn("xml:space"), "preserve")
+        run.append(node)
+        link.append(run)
+        paragraph._p.append(link)
+
+    doc = Document()
+    doc.core_properties.title = _xml_safe(draft.title)
+    doc.add_heading(_xml_safe(draft.title), level=0)
+    if not draft.stories:
+        doc.add_paragraph("No member reports were stored for this region and period.")
+    for section in draft.sections:
+        doc.add_heading(_xml_safe(section.title), level=1)
+        for story in section.stories:
+            doc.add_heading(_xml_safe(story.headline), level=2)
+            meta = _meta(story)
+            if meta:
+                doc.add_paragraph().add_run(_xml_safe(meta)).italic = True
+            if story.summary:
+                doc.add_paragraph(_xml_safe(story.summary))
+            para = doc.add_paragraph("Sources: ")
+            for i, src in enumerate(story.sources):
+                if i:
+                    para.add_run("; ")
+                url = safe_url(src.url)
+                if url:
+                    hyperlink(para, _xml_safe(src.name), url)
+                else:
+                    para.add_run(_xml_safe(src.name))
+            if story.note:
+                doc.add_paragraph(_xml_safe(f"Editor's note: {story.note}"), style="Intense Quote")
+    cov = draft.coverage
+    if cov is not None:
+        doc.add_heading("Coverage", level=1)
+        if cov.countries:
+            table = doc.add_table(rows=1, cols=3)
+            table.style = "Light List"
+            for cell, text in zip(table.rows[0].cells, ("Country", "Stories", "Members"),
+                                  strict=True):
+                cell.text = text
+            for c in cov.countries:
+                row = table.add_row().cells
+                row[0].text = _xml_safe(c.name)
+                row[1].text = str(c.stories)
+                row[2].text = _xml_safe(", ".join(c.sources))
+        silent = ", ".join(m.name for m in cov.silent_members) or "none"
+        doc.add_paragraph(_xml_safe(f"Members of the region that published nothing in the period: "
+                                    f"{silent}"))
+        empty = ", ".join(c.name for c in cov.countries_without_stories) or "none"
+        doc.add_paragraph(_xml_safe(f"Countries of the region with no story: {empty}"))
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(text: str) -> str:
+    """python-docx refuses control characters XML cannot hold; a feed may still carry them."""
+    return _XML_ILLEGAL.sub("", text or "")
+
+
+RENDERERS: dict[str, Callable[[Draft], Any]] = {
+    "md": to_markdown,
+    "html": to_html,
+    "json": to_json,
+    "docx": to_docx,
+}
+
+#: format → (media type, file extension)
+MEDIA_TYPES: dict[str, tuple[str, str]] = {
+    "md": ("text/markdown; charset=utf-8", "md"),
+    "html": ("text/html; charset=utf-8", "html"),
+    "json": ("application/json", "json"),
+    "docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
+}
+
+
+def render(draft: Draft, fmt: str) -> bytes:
+    """The draft in ``fmt`` as bytes (UTF-8 for the text formats)."""
+    out = RENDERERS[fmt](draft)
+    return out if isinstance(out, bytes) else out.encode("utf-8")
+
+
+def filename(draft: Draft, fmt: str) -> str:
+    label = re.sub(r"[^0-9A-Za-z.-]", "_", draft.period.label).replace("..", "_to_")
+    return f"roundup-{draft.region}-{label}.{MEDIA_TYPES[fmt][1]}"

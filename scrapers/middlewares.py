@@ -5,6 +5,10 @@ redirect or robots.txt — whose host is or resolves to a loopback, private, lin
 or reserved address, unless the request belongs to a source marked ``allow_local = true`` (the
 demo and the tests). A member's feed that redirects to ``http://127.0.0.1/…`` or
 ``http://169.254.169.254/`` cannot make the harvester probe the operator's own network.
+
+A request that carries the source's hosts in ``meta[DOMAINS_META]`` (article pages found on a
+listing or in a sitemap, full-text fetches) is also refused, at every hop, when its host is not
+one of them: a redirect cannot take an article fetch to another site.
 """
 
 from __future__ import annotations
@@ -20,10 +24,21 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 
 ALLOW_LOCAL_META = "roundup_allow_local"
+DOMAINS_META = "roundup_domains"
 
 
 class UnsafeAddress(IgnoreRequest):
     """The request's host is not a public internet address."""
+
+
+class OffsiteRequest(IgnoreRequest):
+    """The request left the hosts of the source it was made for."""
+
+
+def on_hosts(host: str, domains: list[str] | tuple[str, ...]) -> bool:
+    host = host.lower().rstrip(".")
+    host = host[4:] if host.startswith("www.") else host
+    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def is_public_ip(address: str) -> bool:
@@ -64,6 +79,14 @@ class SafeAddressMiddleware:
         host = (parts.hostname or "").strip("[]")
         if parts.scheme not in ("http", "https") or not host:
             raise UnsafeAddress(f"refused {request.url}: not an http(s) URL with a host")
+        domains = request.meta.get(DOMAINS_META)
+        if domains and not on_hosts(host, domains):
+            chain = request.meta.get("redirect_urls") or []
+            via = f" (redirected from {' -> '.join(chain)})" if chain else ""
+            raise OffsiteRequest(
+                f"refused {request.url}{via}: {host} is not one of the source's hosts "
+                f"({', '.join(domains)})"
+            )
         if request.meta.get(ALLOW_LOCAL_META):
             self._local_netlocs.add(parts.netloc)
             return None

@@ -58,8 +58,9 @@ class NormalisePipeline(_Base):
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, RawReport):
             return item
-        from pipeline.errors import PipelineError, SkipItem
         from pipeline.normalise import normalise
+
+        from pipeline.errors import PipelineError, SkipItem
 
         try:
             article = normalise(item, self.source(item.source_id), now=datetime.now(UTC))
@@ -125,7 +126,8 @@ class StorePipeline(_Base):
         # written: their feed's validators were not stored either, so the next run fetches them.
         for feed_url, articles in self.pending.items():
             if articles:
-                logger.warning("%s: %d article(s) not stored, the feed did not finish", feed_url, len(articles))
+                logger.warning("%s: %d article(s) not stored, the feed did not finish",
+                               feed_url, len(articles))
         self.pending.clear()
 
     def process_item(self, item: Any) -> Any:

@@ -24,12 +24,18 @@ ROUNDUP_ONLY: list[str] = []
 ROUNDUP_MAX_ENTRIES_PER_FEED = 500
 # Ignore backoff: fetch every feed now (an operator's manual run).
 ROUNDUP_IGNORE_BACKOFF = False
+# Listing pages read per start URL per run, unless a source's `listing.max_pages` says otherwise.
+ROUNDUP_LISTING_MAX_PAGES = 5
+# Seconds one source may take in a run (0: no limit); later requests wait for the next run.
+ROUNDUP_SOURCE_DEADLINE = 600.0
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
 
 # --- Politeness --------------------------------------------------------------------------------
 USER_AGENT = f"Roundup/0.1 (free-expression round-ups; +{ROUNDUP_CONTACT_URL})"
 ROBOTSTXT_OBEY = True
+# The token robots.txt groups are matched against (`User-agent: Roundup`).
+ROBOTSTXT_USER_AGENT = "Roundup"
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0.0
@@ -54,6 +60,13 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 DOWNLOADER_MIDDLEWARES = {
     # First in the chain, so every request — the first hop and each redirect — is checked.
     "scrapers.middlewares.SafeAddressMiddleware": 50,
+    # Per-source crawl-delay slots and the per-source deadline (scrapers/politeness.py).
+    "scrapers.politeness.PolitenessMiddleware": 60,
+}
+
+SPIDER_MIDDLEWARES = {
+    # Fetches the article page of feed entries from `fulltext = true` sources (scrapers/fulltext.py).
+    "scrapers.fulltext.FullTextMiddleware": 600,
 }
 
 ITEM_PIPELINES = {

@@ -33,6 +33,7 @@ from store.errors import StoreError
 from store.registry_types import Source
 
 __all__ = [
+    "LISTING_KEYS",
     "REGIONS",
     "SOURCE_KEYS",
     "RegistryError",
@@ -70,6 +71,13 @@ TOP_LEVEL_KEYS = frozenset({"source"})
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ID_MAX = 64
 _CRAWL_DELAY_MAX = 3600.0
+#: Keys of a source's ``[source.listing]`` table (see docs/sources.md, "Listing pages and sitemaps").
+LISTING_SELECTORS: tuple[str, ...] = ("links", "next_page", "title", "date", "body")
+LISTING_KEYS = frozenset(
+    {"start_urls", "sitemaps", "max_pages", "url_pattern", "domains", *LISTING_SELECTORS}
+)
+_MAX_PAGES = 100
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -279,9 +287,11 @@ class _SourceChecker:
                 self.fail("max_entries", f"must be at least 1, not {value}")
         if "notes" in t:
             self.string("notes", t["notes"])
-        if "listing" in t and not isinstance(t["listing"], dict):
-            # The listing/sitemap spider's rules are validated by that spider once it exists.
-            self.fail("listing", f"must be a table, not {_describe(t['listing'])}")
+        if "listing" in t:
+            if isinstance(t["listing"], dict):
+                self.check_listing(t["listing"])
+            else:
+                self.fail("listing", f"must be a table, not {_describe(t['listing'])}")
         return self.found
 
     def string(self, key: str, value: object) -> bool:
@@ -346,11 +356,79 @@ class _SourceChecker:
                 self.fail(key, f"{lang!r} is listed twice")
             seen.add(lang)
 
+    def check_listing(self, table: Mapping[str, Any]) -> None:
+        for key in table:
+            if key not in LISTING_KEYS:
+                self.fail(f"listing.{key}",
+                          f"unknown key; known keys: {', '.join(sorted(LISTING_KEYS))}")
+        for key in ("start_urls", "sitemaps"):
+            if key in table:
+                self.url_list(f"listing.{key}", table[key])
+        for key in LISTING_SELECTORS:
+            if key in table and self.string(f"listing.{key}", table[key]):
+                problem = _selector_problem(table[key])
+                if problem:
+                    self.fail(f"listing.{key}", f"{table[key]!r}: {problem}")
+        if table.get("start_urls") and "links" not in table:
+            self.fail("listing.links", "missing: start_urls needs a selector for article links")
+        if "max_pages" in table:
+            value = table["max_pages"]
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.fail("listing.max_pages", f"must be an integer, not {_describe(value)}")
+            elif not 1 <= value <= _MAX_PAGES:
+                self.fail("listing.max_pages", f"must be between 1 and {_MAX_PAGES}, not {value}")
+        if "url_pattern" in table and self.string("listing.url_pattern", table["url_pattern"]):
+            try:
+                re.compile(table["url_pattern"])
+            except re.error as exc:
+                self.fail("listing.url_pattern", f"{table['url_pattern']!r} is not a regular "
+                          f"expression ({exc})")
+        if "domains" in table:
+            value = table["domains"]
+            if not isinstance(value, list):
+                self.fail("listing.domains", f"must be an array of host names, not {_describe(value)}")
+            else:
+                for i, host in enumerate(value):
+                    key = f"listing.domains[{i}]"
+                    if self.string(key, host) and not _HOST_RE.fullmatch(host):
+                        self.fail(key, f"{host!r} is not a host name (no scheme, no path)")
+
+    def url_list(self, key: str, value: object) -> None:
+        if not isinstance(value, list):
+            self.fail(key, f"must be an array of URL strings, not {_describe(value)}")
+            return
+        for i, url in enumerate(value):
+            if self.string(f"{key}[{i}]", url):
+                self.url(f"{key}[{i}]", url)
+
     def check_crawl_delay(self, value: object) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.fail("crawl_delay", f"must be a number of seconds, not {_describe(value)}")
         elif not 0 <= value <= _CRAWL_DELAY_MAX:
             self.fail("crawl_delay", f"must be between 0 and {_CRAWL_DELAY_MAX:g} seconds")
+
+
+def _selector_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable CSS selector or ``xpath:`` expression, or ``None``."""
+    if not value.strip():
+        return "is empty"
+    if value.startswith("xpath:"):
+        from lxml import etree
+
+        try:
+            etree.XPath(value[len("xpath:"):])
+        except etree.XPathSyntaxError as exc:
+            return f"not a valid XPath ({exc})"
+        return None
+    try:
+        from parsel.csstranslator import css2xpath
+    except ImportError:  # checked again by the spider
+        return None
+    try:
+        css2xpath(value)
+    except Exception as exc:  # noqa: BLE001 - cssselect raises several error types
+        return f"not a valid CSS selector ({exc}); prefix XPath with 'xpath:'"
+    return None
 
 
 def _valid_id(value: str) -> bool:

@@ -96,7 +96,7 @@ def parse_feed_body(
             # parser saw closed, and refetch the whole feed next run.
             lost = len(entries) - closed
             entries = entries[:closed]
-            outcome.warnings.append(f"data loss: feed truncated, {lost} incomplete entr{'y' if lost == 1 else 'ies'} dropped")
+            outcome.warnings.append(f"data loss: feed truncated, {lost} incomplete entries dropped")
             outcome.store_validators = False
     outcome.entries = len(entries)
     if len(entries) > max_entries:
