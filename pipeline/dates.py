@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from email.utils import parsedate_tz
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -245,6 +246,28 @@ def _latest_year(value: datetime, now: datetime) -> datetime:
     raise _Unparseable("no year")
 
 
+# parsedate_tz reads any unknown zone name ("CEST", "GMT+2") as UTC, so it is only trusted with
+# a numeric offset or one of the zone names RFC 822 defines.
+_RFC822_ZONE = re.compile(r"\d:\d\d(?::\d\d)? (?:[+-](?!0000)\d{4}|GMT|UTC?|Z|[ECMP][SD]T)$")
+
+
+def _rfc822(text: str) -> datetime | None:
+    """The common feed case, cheaply: RFC 822 with a numeric offset or a US/GMT zone name.
+
+    Anything else (no zone, "-0000", other zone names, other languages) is left to dateutil.
+    """
+    if _RFC822_ZONE.search(text) is None:
+        return None
+    fields = parsedate_tz(text)
+    if fields is None or fields[9] is None:
+        return None
+    try:
+        naive = datetime(*fields[:6])  # type: ignore[misc]
+    except (ValueError, OverflowError, TypeError):
+        raise _Unparseable from None  # 31 Feb in an otherwise well-formed date
+    return naive.replace(tzinfo=timezone(timedelta(seconds=fields[9])))
+
+
 def _parse_text(raw: str, now: datetime) -> datetime:
     text = raw.strip()
     if not text or len(text) > MAX_RAW_CHARS:
@@ -253,6 +276,9 @@ def _parse_text(raw: str, now: datetime) -> datetime:
         return datetime.fromisoformat(text)
     except ValueError:
         pass
+    rfc822 = _rfc822(text)
+    if rfc822 is not None:
+        return rfc822
     translated = translate_date(text)
     if not _HAS_DIGIT.search(translated):
         raise _Unparseable

@@ -210,6 +210,9 @@ def extract_article(
     if document is not None:
         result.title = (document.title or "").strip() or None
         text = (document.text or "").strip()
+        first, _, rest = text.partition("\n")
+        if result.title and first.strip() == result.title and rest.strip():
+            text = rest.strip()  # trafilatura keeps the headline as the first line of the text
         if text:
             result.text = text
             result.content_html = _paragraphs_html(text)

@@ -37,7 +37,7 @@ NAME, DEMONYM, CITY, BLOCK, INSTITUTION, TRIGGER = range(6)
 KIND_WEIGHT = {NAME: 1.0, DEMONYM: 0.8, CITY: 1.0}
 WEAK_FACTOR = 0.4  # "French", "español": also the name of a language
 TITLE_WEIGHT = 3.0
-DATELINE_WEIGHT = 2.5
+DATELINE_WEIGHT = 3.0
 LEAD_CHARS = 400  # the first paragraph or so says where the story is
 LEAD_FACTOR = 1.3
 HOME_PRIOR = 0.5
@@ -65,9 +65,7 @@ def _build_table() -> dict[int, str]:
                 base = ch.lower()[:1]
             if base != ch:
                 table[cp] = base
-        elif cat[0] == "M":
-            continue  # rare after NFC; left in place so lengths stay equal
-        else:
+        else:  # punctuation, symbols, spaces; and combining marks left over after NFC
             table[cp] = " "
     for cp in range(0xFF01, 0xFF5F):  # full-width ASCII
         ch = unicodedata.normalize("NFKC", chr(cp)).lower()
@@ -91,19 +89,54 @@ def prepare(text: str) -> str:
     return text
 
 
+# Fast path, same result as ``prepared.translate(_TABLE)`` (a test checks it): lower() in C;
+# ASCII punctuation to spaces with bytes.translate on the UTF-8 form (multi-byte characters
+# pass through untouched, so positions stay put); then one str.replace per *distinct* accented
+# letter or non-ASCII punctuation mark present. A per-character table lookup costs 4x more.
+_ASCII_BYTES = bytes(c if chr(c).isalnum() else 32 for c in range(128)).lower() + bytes(range(128, 256))
+_NON_ASCII_MAP = {chr(cp): v for cp, v in _TABLE.items()
+                  if cp >= 128 and chr(cp) == chr(cp).lower() and v != chr(cp)}
+
+
+def _char_class(chars: Iterable[str]) -> str:
+    cps = sorted(ord(c) for c in chars)
+    parts, i = [], 0
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        parts.append(re.escape(chr(cps[i])) + ("-" + re.escape(chr(cps[j])) if j > i else ""))
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
+_NON_ASCII_RE = re.compile(_char_class(_NON_ASCII_MAP))
+
+
 def normalise(prepared: str) -> str:
     """Lower-cased, diacritic-free, punctuation as spaces; same length as ``prepared``."""
-    out = prepared.translate(_TABLE)
-    if len(out) != len(prepared):  # cannot happen with a 1:1 table, but never trust it
-        out = "".join((c.translate(_TABLE) or " ")[0] for c in prepared)
+    low = prepared.lower()
+    if len(low) != len(prepared):  # "İ".lower() is two characters: do it one by one
+        return prepared.translate(_TABLE)
+    if low.isascii():
+        return low.encode("ascii").translate(_ASCII_BYTES).decode("ascii")
+    out = low.encode("utf-8", "surrogatepass").translate(_ASCII_BYTES).decode("utf-8", "surrogatepass")
+    mapping = _NON_ASCII_MAP
+    for ch in set(_NON_ASCII_RE.findall(out)):
+        out = out.replace(ch, mapping[ch])
     return out
+
+
+def normalise_slow(prepared: str) -> str:
+    """Reference implementation of :func:`normalise` (one table lookup per character)."""
+    return prepared.translate(_TABLE)
 
 
 def normalise_key(alias: str) -> str:
     return " ".join(normalise(prepare(alias)).split())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """What one key of the automaton stands for."""
 
@@ -115,6 +148,9 @@ class Entry:
     case_sensitive: bool = False
     name_guard: bool = False
     weak: bool = False
+    all_caps: bool = False  # with case_sensitive: every letter must be upper case (US, UN)
+    weight: float = 1.0  # kind weight times the weak factor, precomputed
+
 
 
 @dataclass
@@ -232,11 +268,14 @@ class _Builder:
         entries: list[Entry] = []
         for key, slot in self.by_key.items():
             stem = slot["stem"]
+            letters = [c for c in slot["alias"] if c.isalpha()]
             entry = Entry(alias=slot["alias"], key=slot["key"], codes=tuple(slot["codes"]), kind=slot["kind"],
+                          all_caps=bool(letters) and all(c.isupper() for c in letters),
+                          weight=KIND_WEIGHT.get(slot["kind"], 1.0) * (WEAK_FACTOR if slot["weak"] else 1.0),
                           stem=stem, case_sensitive=slot["case_sensitive"],
                           name_guard=slot["name_guard"], weak=slot["weak"])
             padded = " " + key + ("" if stem else " ")
-            automaton.add_word(padded, (len(padded), len(entries)))
+            automaton.add_word(padded, (len(padded), entry))
             entries.append(entry)
         automaton.make_automaton()
         return automaton, entries
@@ -281,15 +320,20 @@ def load_gazetteer() -> Gazetteer:
         ok_prev=frozenset(special.get("name_guard_ok_prev", [])), codes=frozenset(codes))
 
 
+_WORD_MAX = 40  # a name is shorter; bounds the work on pathological input
+
+
 def _word_before(text: str, pos: int) -> str:
     """The word that ends right before ``pos`` with only spaces between (none if punctuation)."""
     i = pos - 1
     if i < 0 or text[i] != " ":
         return ""
-    while i >= 0 and text[i] == " ":
+    stop = max(-1, i - _WORD_MAX)
+    while i > stop and text[i] == " ":
         i -= 1
     j = i
-    while j >= 0 and text[j].isalpha():
+    stop = max(-1, i - _WORD_MAX)
+    while j > stop and text[j].isalpha():
         j -= 1
     return text[j + 1 : i + 1]
 
@@ -301,17 +345,16 @@ def _word_after(text: str, pos: int) -> str:
     if i < len(text) and text[i] == " ":
         return ""
     j = i
-    while j < len(text) and text[j].isalpha():
+    stop = min(len(text), i + _WORD_MAX)
+    while j < stop and text[j].isalpha():
         j += 1
     return text[i:j]
 
 
 def _case_ok(entry: Entry, original: str) -> bool:
-    written = entry.alias
-    letters = [c for c in written if c.isalpha()]
-    if letters and all(c.isupper() for c in letters):
-        got = [c for c in original if c.isalpha()]
-        return bool(got) and all(c.isupper() for c in got)
+    """"US" must be written US (not "us"); "Turkey" capitalised (not "turkey")."""
+    if entry.all_caps:
+        return original.isupper()
     return original[:1].isupper()
 
 
@@ -324,7 +367,14 @@ def _name_guard_ok(gaz: Gazetteer, prepared: str, start: int, end: int) -> bool:
     return not (prev and prev[:1].isupper() and prev.lower() not in gaz.ok_prev)
 
 
-def find_hits(text: str, gaz: Gazetteer | None = None) -> tuple[str, list[Hit]]:
+def prepare_pair(text: str) -> tuple[str, str]:
+    """The prepared text and its normalised form padded with a space at each end."""
+    prepared = prepare(text or "")
+    return prepared, (" " + normalise(prepared) + " ") if prepared else ""
+
+
+def find_hits(text: str, gaz: Gazetteer | None = None, *,
+              pair: tuple[str, str] | None = None) -> tuple[str, list[Hit]]:
     """All gazetteer mentions in ``text``, longest-leftmost, boundaries enforced.
 
     Returns the prepared text (positions refer to it) and the hits, in text order. Blocked
@@ -332,36 +382,34 @@ def find_hits(text: str, gaz: Gazetteer | None = None) -> tuple[str, list[Hit]]:
     scoring) and have kind INSTITUTION / TRIGGER.
     """
     gaz = gaz or load_gazetteer()
-    prepared = prepare(text)
+    prepared, norm = pair if pair is not None else prepare_pair(text)
     if not prepared:
         return prepared, []
-    norm = " " + normalise(prepared) + " "
-    entries = gaz.entries
-    candidates: list[tuple[int, int, Entry]] = []
-    for end_idx, (klen, idx) in gaz.automaton.iter(norm):
-        entry = entries[idx]
-        start = end_idx - klen + 1  # index of the leading pad space in norm
+    # The automaton reports matches in order of their end. Longest match wins among
+    # overlapping mentions ("Guinea" inside "Equatorial Guinea", "Niger" in "Niger Delta"):
+    # a match that starts no later than the ones before it and ends after them replaces them;
+    # one that starts inside an earlier match is dropped (leftmost wins).
+    chosen: list[tuple[int, int, Entry]] = []
+    find = norm.find
+    span = STEM_MAX_SUFFIX + 2
+    for end_idx, (klen, entry) in gaz.automaton.iter(norm):
+        start = end_idx - klen + 1  # the leading pad space; = first letter's index in prepared
         if entry.stem:
-            stop = end_idx + 1
-            limit = stop + STEM_MAX_SUFFIX
-            while stop < len(norm) and norm[stop] != " " and stop <= limit:
-                stop += 1
-            if stop > limit or (stop < len(norm) and norm[stop] != " "):
-                continue
-            # positions in prepared text = positions in norm minus the leading pad
-            candidates.append((start, stop - 1, entry))
+            stop = find(" ", end_idx + 1, end_idx + span)
+            if stop < 0:
+                continue  # the word goes on too long to be an inflection of this stem
+            end = stop - 1
         else:
-            candidates.append((start, end_idx - 1, entry))
-    if not candidates:
-        return prepared, []
-    # Longest match wins among overlapping mentions: leftmost first, then longest.
-    candidates.sort(key=lambda c: (c[0], -(c[1] - c[0])))
+            end = end_idx - 1
+        while chosen and chosen[-1][1] > start:
+            if start <= chosen[-1][0]:
+                chosen.pop()
+            else:
+                break
+        else:
+            chosen.append((start, end, entry))
     hits: list[Hit] = []
-    last_end = -1
-    for start, end, entry in candidates:
-        if start < last_end:
-            continue
-        last_end = end
+    for start, end, entry in chosen:
         if entry.kind == BLOCK:
             continue
         if entry.case_sensitive and not _case_ok(entry, prepared[start:end]):
@@ -405,7 +453,7 @@ def _score_hits(gaz: Gazetteer, prepared: str, hits: list[Hit], *, base: float,
             gap = prepared[dropped_city_end[e.codes[0]] : h.start]
             if len(gap) <= 4 and not gap.strip(" ,"):
                 continue  # "Geneva, Switzerland" next to "the UN": an address, not a subject
-        w = base * KIND_WEIGHT.get(e.kind, 1.0) * (WEAK_FACTOR if e.weak else 1.0)
+        w = base * e.weight
         if dateline and h.start < dateline:
             w = DATELINE_WEIGHT * (WEAK_FACTOR if e.weak else 1.0)
         elif lead and h.start < lead:
@@ -417,11 +465,16 @@ def _score_hits(gaz: Gazetteer, prepared: str, hits: list[Hit], *, base: float,
     return scores, ambiguous
 
 
-def country_weights(title: str, text: str, *, home_country: str | None = None) -> dict[str, float]:
-    """Raw relevance score per country code (not normalised)."""
+def country_weights(title: str, text: str, *, home_country: str | None = None,
+                    pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> dict[str, float]:
+    """Raw relevance score per country code (not normalised).
+
+    ``pairs`` are :func:`prepare_pair` of title and text when the caller already has them.
+    """
     gaz = load_gazetteer()
-    t_prep, t_hits = find_hits(title or "", gaz)
-    b_prep, b_hits = find_hits(text or "", gaz)
+    t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
+    t_prep, t_hits = find_hits(title or "", gaz, pair=t_pair)
+    b_prep, b_hits = find_hits(text or "", gaz, pair=b_pair)
     t_scores, t_amb = _score_hits(gaz, t_prep, t_hits, base=TITLE_WEIGHT)
     b_scores, b_amb = _score_hits(gaz, b_prep, b_hits, base=1.0, dateline=dateline_end(b_prep),
                                   lead=LEAD_CHARS)

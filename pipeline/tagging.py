@@ -16,7 +16,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from pipeline.geo import MAX_TEXT_CHARS, country_weights, load_gazetteer
+from pipeline.geo import MAX_TEXT_CHARS, country_weights, load_gazetteer, prepare_pair
 from pipeline.regions import region_of, region_table
 from pipeline.topics import load_rules, match_topics
 
@@ -67,7 +67,8 @@ def tag(title: str, text: str, *, home_country: str | None = None,
     title_s, text_s = _clean(title), _clean(text)
     home = home_country.strip().upper() if isinstance(home_country, str) and home_country.strip() else None
     lang = language.strip().lower()[:2] if isinstance(language, str) and language.strip() else None
-    raw = country_weights(title_s, text_s, home_country=home)
+    pairs = (prepare_pair(title_s), prepare_pair(text_s))  # normalised once, read twice
+    raw = country_weights(title_s, text_s, home_country=home, pairs=pairs)
     # Order: weight, then the country named first in title + text.
     ordered = sorted(raw, key=lambda c: -raw[c])
     total = sum(raw.values()) or 1.0
@@ -78,5 +79,5 @@ def tag(title: str, text: str, *, home_country: str | None = None,
         weights=weights,
         primary=primary,
         region=region_of(primary),
-        topics=match_topics(title_s, text_s, lang),
+        topics=match_topics(title_s, text_s, lang, pairs=pairs),
     )

@@ -115,8 +115,13 @@ def _tag_end(markup: str, pos: int) -> int:
         pos = close + 1
 
 
-def _strip_markup(markup: str) -> str:
-    """One pass of the tokenizer: text pieces and break markers, joined."""
+def _strip_markup(markup: str, *, keep_newlines: bool = False) -> str:
+    """One pass of the tokenizer: text pieces and break markers, joined.
+
+    ``keep_newlines`` keeps line breaks found in text nodes: set for plain text and for the
+    passes over text that a first pass already produced.
+    """
+    fold = _INLINE_WS if keep_newlines else _WS
     out: list[str] = []
     skipping: list[str] = []
     pos = 0
@@ -126,7 +131,7 @@ def _strip_markup(markup: str) -> str:
         if lt < 0:
             lt = size
         if lt > pos and not skipping:
-            out.append(_WS.sub(" ", _unescape(markup[pos:lt])))
+            out.append(fold.sub(" ", _unescape(markup[pos:lt])))
         if lt >= size:
             break
         nxt = markup[lt + 1 : lt + 2]
@@ -140,7 +145,7 @@ def _strip_markup(markup: str) -> str:
                 end = markup.find("]]>", lt + 9)
                 stop = size if end < 0 else end
                 if not skipping:
-                    out.append(_WS.sub(" ", markup[lt + 9 : stop]))
+                    out.append(fold.sub(" ", markup[lt + 9 : stop]))
                 pos = size if end < 0 else end + 3
             else:  # doctype or bogus comment
                 end = markup.find(">", lt + 2)
@@ -231,13 +236,14 @@ def html_to_text(html_text: str | None) -> str:
     if not _MARKUP_HINT.search(html_text):
         # Plain text (many RSS descriptions): its own line breaks are the only structure.
         text = _unescape(html_text.replace("\r\n", "\n").replace("\r", "\n"))
-        text = _strip_markup(text) if _DOUBLE_ESCAPED.search(text) else text
+        if _DOUBLE_ESCAPED.search(text):
+            text = _strip_markup(text, keep_newlines=True)
         return fold_whitespace(text)
     text = _strip_markup(html_text)
     for _ in range(2):  # HTML escaped once or twice more by a CMS
         if not _DOUBLE_ESCAPED.search(text):
             break
-        text = _strip_markup(text)
+        text = _strip_markup(text, keep_newlines=True)
     return fold_whitespace(text)
 
 

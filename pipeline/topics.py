@@ -18,7 +18,7 @@ from pathlib import Path
 
 import ahocorasick
 
-from pipeline.geo import _arabic_variants, normalise, normalise_key, prepare
+from pipeline.geo import _arabic_variants, normalise_key, prepare_pair
 
 TOPICS_DIR = Path(__file__).with_name("data") / "topics"
 THRESHOLD = 1.0
@@ -35,7 +35,8 @@ class Cue:
 
 @dataclass
 class TopicRules:
-    automaton: ahocorasick.Automaton | None
+    automaton: ahocorasick.Automaton  # every language's cues
+    by_language: dict[str, ahocorasick.Automaton]  # one language's cues: smaller, fewer hits
     cues: list[Cue]
     taxonomy: dict[str, str]  # id -> one-line definition
     languages: frozenset[str]
@@ -71,6 +72,7 @@ def load_rules() -> TopicRules:
     examples: dict[str, dict[str, dict[str, list[str]]]] = {}
     langs: set[str] = set()
     seen: dict[str, list[int]] = {}
+    per_lang: dict[str, dict[str, list[int]]] = {}
     for path in sorted(TOPICS_DIR.glob("*.toml")):
         if path.name == "taxonomy.toml":
             continue
@@ -94,44 +96,50 @@ def load_rules() -> TopicRules:
                     # The same words may cue two topics (or languages): keep every cue.
                     for variant in _arabic_variants(key, True):
                         padded = " " + variant + ("" if stem else " ")
-                        if len(cues) not in seen.setdefault(padded, []):
-                            seen[padded].append(len(cues))
+                        for table in (seen, per_lang.setdefault(lang, {})):
+                            if len(cues) not in table.setdefault(padded, []):
+                                table[padded].append(len(cues))
                 cues.append(Cue(topic, lang, weight, raw))
     for padded, ids in seen.items():
         automaton.add_word(padded, (len(padded), tuple(ids)))
     automaton.make_automaton()
-    return TopicRules(automaton, cues, taxonomy, frozenset(langs), examples)
+    by_language = {}
+    for lang, table in per_lang.items():
+        by_language[lang] = ahocorasick.Automaton()
+        for padded, ids in table.items():
+            by_language[lang].add_word(padded, (len(padded), tuple(ids)))
+        by_language[lang].make_automaton()
+    return TopicRules(automaton, by_language, cues, taxonomy, frozenset(langs), examples)
 
 
-def _cue_ids(rules: TopicRules, text: str) -> set[int]:
-    prepared = prepare(text)
-    if not prepared:
+def _cue_ids(automaton: ahocorasick.Automaton, norm: str) -> set[int]:
+    if not norm:
         return set()
-    norm = " " + normalise(prepared) + " "
-    found: set[int] = set()
-    for _end, (_klen, ids) in rules.automaton.iter(norm):
-        found.update(ids)
-    return found
+    groups = {ids for _end, (_klen, ids) in automaton.iter(norm)}
+    return set().union(*groups)
 
 
-def topic_scores(title: str, text: str, language: str | None = None) -> dict[str, float]:
+def topic_scores(title: str, text: str, language: str | None = None, *,
+                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> dict[str, float]:
     rules = load_rules()
-    allowed = {language} if language in rules.languages else None
+    # A known language: only its rules, from its own automaton. Otherwise every language's.
+    automaton = rules.by_language.get(language or "", rules.automaton)
+    t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
     scores: dict[str, float] = {}
-    title_ids = _cue_ids(rules, title or "")
-    body_ids = _cue_ids(rules, text or "")
+    title_ids = _cue_ids(automaton, t_pair[1])
+    body_ids = _cue_ids(automaton, b_pair[1])
+    cues = rules.cues
     for ids, factor in ((title_ids, TITLE_FACTOR), (body_ids - title_ids, 1.0)):
         for i in ids:
-            cue = rules.cues[i]
-            if allowed is not None and cue.lang not in allowed:
-                continue
+            cue = cues[i]
             scores[cue.topic] = scores.get(cue.topic, 0.0) + cue.weight * factor
     return scores
 
 
-def match_topics(title: str, text: str, language: str | None = None) -> list[str]:
+def match_topics(title: str, text: str, language: str | None = None, *,
+                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> list[str]:
     """Topic ids, strongest first (ties in taxonomy order)."""
-    scores = topic_scores(title, text, language)
+    scores = topic_scores(title, text, language, pairs=pairs)
     order = list(load_rules().taxonomy)
     chosen = [t for t, s in scores.items() if s >= THRESHOLD]
     return sorted(chosen, key=lambda t: (-scores[t], order.index(t)))

@@ -8,7 +8,8 @@
   user names and passwords, and the fragment;
 - drops tracking parameters (:data:`TRACKING_PARAMS` and any ``utm_*``), keeps the others sorted
   by name then value, so the order a CMS or newsletter tool chose does not matter;
-- normalises percent-encoding and dot segments (w3lib's ``canonicalize_url``).
+- normalises percent-encoding and dot segments (w3lib's ``canonicalize_url``);
+- refuses URLs longer than :data:`MAX_URL_CHARS`.
 
 The path keeps its case and a trailing slash stays as written: servers differ on both.
 """
@@ -22,7 +23,7 @@ from w3lib.url import canonicalize_url
 
 from pipeline.errors import BadURL
 
-__all__ = ["TRACKING_PARAMS", "canonical_url", "host_of"]
+__all__ = ["MAX_URL_CHARS", "TRACKING_PARAMS", "canonical_url", "host_of"]
 
 #: Query parameters that identify a campaign, a click or a visitor, never the page.
 #: Compared case-insensitively; every ``utm_*`` parameter is dropped too.
@@ -49,6 +50,9 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 )  # fmt: skip
 _TRACKING_PREFIXES = ("utm_",)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Far above any real article URL (sitemaps allow 2,048 characters); longer input is junk or an
+# attack, and refusing it keeps the cost of canonicalisation bounded.
+MAX_URL_CHARS = 16_384
 # WHATWG URL parsing drops ASCII tab and newline anywhere and C0 controls/space at the ends.
 _TAB_NEWLINE = re.compile(r"[\t\n\r]")
 _EDGE_JUNK = "".join(chr(c) for c in range(0x21)) + "\u00a0\u200b\ufeff"
@@ -71,6 +75,8 @@ def canonical_url(url: str, base: str | None = None) -> str:
     """
     if url is None or not url.strip(_EDGE_JUNK):
         raise BadURL(url or "", "empty URL")
+    if len(url) > MAX_URL_CHARS or (base is not None and len(base) > MAX_URL_CHARS):
+        raise BadURL(url, f"longer than {MAX_URL_CHARS} characters")
     link = _clean(url)
     if base:
         base = _clean(base)

@@ -25,6 +25,7 @@ from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from roundups import ranking
 from roundups.coverage import Coverage, build_coverage, country_table, silent_members
@@ -193,6 +194,23 @@ def plain(text: str | None) -> str:
     return " ".join(text.split())
 
 
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL, with the characters that could break out of an
+    attribute or a Markdown link percent-encoded; None otherwise (``javascript:``, ``data:``…)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ord(ch) < 0x20 or ch.isspace() for ch in url):
+        return None
+    return quote(url, safe="/:?#[]@!$&'*+,;=%-._~").replace("'", "%27").replace("(", "%28").replace(
+        ")", "%29")
+
+
+
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
@@ -318,8 +336,8 @@ def country_name(code: str) -> str:
 
 def to_draft_story(view: Any) -> DraftStory:
     sources = [
-        DraftSource(a.source_id, plain(a.source_name) or a.source_id, a.url, plain(a.title),
-                    a.published)
+        DraftSource(a.source_id, plain(a.source_name) or a.source_id, safe_url(a.url) or "",
+                    plain(a.title), a.published)
         for a in view.articles
     ]
     return DraftStory(

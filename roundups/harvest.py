@@ -149,10 +149,12 @@ def crawler_settings(db_url: str, sources_file: str | Path, *, only: list[str] |
 
 
 def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
-    """One stats dict from several crawlers': counts add up, lists of reasons concatenate."""
+    """Roundup's stats of several crawlers in one dict: counts add up, lists of reasons concatenate."""
     merged: dict[str, Any] = {}
     for stats in all_stats:
         for key, value in stats.items():
+            if not key.startswith("roundup/"):
+                continue  # Scrapy's own stats (times, memory...) do not add up
             if key not in merged:
                 merged[key] = list(value) if isinstance(value, list) else value
             elif isinstance(value, list):
@@ -183,7 +185,8 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     open_db(db_url)  # migrate before the crawl starts, so a schema problem stops the run early
     settings = crawler_settings(db_url, sources_file, only=only, ignore_backoff=ignore_backoff,
                                 verbose=verbose, overrides=overrides)
-    process = CrawlerProcess(settings, install_root_handler=verbose)
+    settings.set("LOG_INSTALL_ROOT_HANDLER", verbose, priority="cmdline")
+    process = CrawlerProcess(settings)
     # Feeds first; members without feeds are found through their listing pages and sitemaps.
     # The three crawls share the reactor and run side by side.
     crawlers = [process.create_crawler(FeedSpider)]

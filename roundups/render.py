@@ -18,9 +18,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
-from roundups.compose import Draft, DraftStory
+from roundups.compose import Draft, DraftStory, safe_url
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -30,22 +29,6 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 def md_escape(text: str) -> str:
     """Escape Markdown and inline HTML so a member's title can never become markup or a link."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join((text or "").split()))
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL, with the characters that could break out of an
-    attribute or a Markdown link percent-encoded; None otherwise (``javascript:``, ``data:``…)."""
-    url = (url or "").strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    if any(ord(ch) < 0x20 or ch.isspace() for ch in url):
-        return None
-    return quote(url, safe="/:?#[]@!$&'*+,;=%-._~").replace("'", "%27").replace("(", "%28").replace(
-        ")", "%29")
 
 
 def md_url(url: str) -> str:
@@ -140,15 +123,36 @@ def to_html(draft: Draft) -> str:
 
 
 def to_docx(draft: Draft) -> bytes:
+    """A Word document: headings per section and story, linked member names, the coverage table.
+
+    Styles are set by id and hyperlink relationships get their ids here, because python-docx's
+    lookups by style name and its relationship de-duplication are linear: quadratic on a large draft.
+    """
     from docx import Document
     from docx.opc.constants import RELATIONSHIP_TYPE
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    def hyperlink(paragraph: Any, text: str, url: str) -> None:
-        rel = paragraph.part.relate_to(url, RELATIONSHIP_TYPE.HYPERLINK, is_external=True)
+    doc = Document()
+    style_ids = {name: doc.styles[name].style_id
+                 for name in ("Title", "Heading 1", "Heading 2", "Intense Quote")}
+    links: dict[str, str] = {}
+
+    def paragraph(text: str = "", style: str | None = None) -> Any:
+        para = doc.add_paragraph()
+        if text:
+            para.add_run(_xml_safe(text))
+        if style is not None:
+            para._p.style = style_ids[style]
+        return para
+
+    def hyperlink(para: Any, text: str, url: str) -> None:
+        if url not in links:
+            links[url] = f"rIdRoundupLink{len(links) + 1}"
+            doc.part.rels.add_relationship(RELATIONSHIP_TYPE.HYPERLINK, url, links[url],
+                                           is_external=True)
         link = OxmlElement("w:hyperlink")
-        link.set(qn("r:id"), rel)
+        link.set(qn("r:id"), links[url])
         run = OxmlElement("w:r")
         props = OxmlElement("w:rPr")
         style = OxmlElement("w:rStyle")
@@ -159,40 +163,39 @@ def to_docx(draft: Draft) -> bytes:
         props.append(underline)
         run.append(props)
         node = OxmlElement("w:t")
-        node.text = text
+        node.text = _xml_safe(text)
         node.set(qn("xml:space"), "preserve")
         run.append(node)
         link.append(run)
-        paragraph._p.append(link)
+        para._p.append(link)
 
-    doc = Document()
-    doc.core_properties.title = _xml_safe(draft.title)
-    doc.add_heading(_xml_safe(draft.title), level=0)
+    doc.core_properties.title = _xml_safe(draft.title)[:255]
+    paragraph(draft.title, "Title")
     if not draft.stories:
-        doc.add_paragraph("No member reports were stored for this region and period.")
+        paragraph("No member reports were stored for this region and period.")
     for section in draft.sections:
-        doc.add_heading(_xml_safe(section.title), level=1)
+        paragraph(section.title, "Heading 1")
         for story in section.stories:
-            doc.add_heading(_xml_safe(story.headline), level=2)
+            paragraph(story.headline, "Heading 2")
             meta = _meta(story)
             if meta:
-                doc.add_paragraph().add_run(_xml_safe(meta)).italic = True
+                paragraph().add_run(_xml_safe(meta)).italic = True
             if story.summary:
-                doc.add_paragraph(_xml_safe(story.summary))
-            para = doc.add_paragraph("Sources: ")
+                paragraph(story.summary)
+            para = paragraph("Sources: ")
             for i, src in enumerate(story.sources):
                 if i:
                     para.add_run("; ")
                 url = safe_url(src.url)
                 if url:
-                    hyperlink(para, _xml_safe(src.name), url)
+                    hyperlink(para, src.name, url)
                 else:
                     para.add_run(_xml_safe(src.name))
             if story.note:
-                doc.add_paragraph(_xml_safe(f"Editor's note: {story.note}"), style="Intense Quote")
+                paragraph(f"Editor's note: {story.note}", "Intense Quote")
     cov = draft.coverage
     if cov is not None:
-        doc.add_heading("Coverage", level=1)
+        paragraph("Coverage", "Heading 1")
         if cov.countries:
             table = doc.add_table(rows=1, cols=3)
             table.style = "Light List"
@@ -205,10 +208,9 @@ def to_docx(draft: Draft) -> bytes:
                 row[1].text = str(c.stories)
                 row[2].text = _xml_safe(", ".join(c.sources))
         silent = ", ".join(m.name for m in cov.silent_members) or "none"
-        doc.add_paragraph(_xml_safe(f"Members of the region that published nothing in the period: "
-                                    f"{silent}"))
+        paragraph(f"Members of the region that published nothing in the period: {silent}")
         empty = ", ".join(c.name for c in cov.countries_without_stories) or "none"
-        doc.add_paragraph(_xml_safe(f"Countries of the region with no story: {empty}"))
+        paragraph(f"Countries of the region with no story: {empty}")
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

@@ -87,7 +87,10 @@ def read_article(response: Response, *, now: datetime,
             pdf = extract_pdf(response.body)
         except PdfError as exc:
             return PageReading("pdf", error=f"{response.url}: {exc}")
-        return PageReading("pdf", title=pdf.title, content_html=_paragraphs(pdf.text),
+        text = pdf.text
+        if pdf.title and " ".join(text.split()).startswith(" ".join(pdf.title.split())):
+            text = text.split("\n", 1)[-1] if "\n" in text else text  # the title page heading
+        return PageReading("pdf", title=pdf.title, content_html=_paragraphs(text),
                            raw_date=pdf.raw_date, date_from="pdf" if pdf.raw_date else None,
                            language=pdf.language, has_text=True)
     if kind == "feed":

@@ -52,6 +52,9 @@ def is_public_ip(address: str) -> bool:
         or ip.is_multicast
         or ip.is_reserved
         or ip.is_unspecified
+        # Shared address space (100.64.0.0/10, carrier-grade NAT) and the other special ranges
+        # that are neither "private" nor reachable from the internet.
+        or not ip.is_global
     )
 
 

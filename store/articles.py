@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from pipeline.items import Article
 from store._sql import chunked, ensure_sources, upsert_insert
 from store.models import article_country_table, article_table
-from store.stories import Candidate, assign_candidates, refresh_stories
+from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
 from store.types import ensure_utc
 
 Outcome = Literal["new", "updated", "unchanged", "duplicate"]
@@ -50,6 +50,8 @@ _CONTENT_COLUMNS = (
     "region",
     "topics",
 )
+# Columns the near-duplicate keys and the article's kind depend on (store.stories).
+_INDEXED_COLUMNS = ("url", "title", "text", "published", "language")
 _t = article_table
 _ct = article_country_table
 
@@ -230,6 +232,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
     country_changes: list[tuple[int, list[tuple[str, float, bool]]]] = []
     unchanged_ids: list[int] = []
     touched_stories: set[int] = set()
+    reindex: list[int] = []  # kept their story, but their text changed: new band rows
     candidates: list[Candidate] = []
 
     for entry in unique:
@@ -255,6 +258,8 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
                 country_changes.append((row["id"], entry.countries))
             if row["story_id"] is not None:
                 touched_stories.add(row["story_id"])
+                if any(values[k] != row[k] for k in _INDEXED_COLUMNS):
+                    reindex.append(row["id"])
         if row["story_id"] is None:
             candidates.append(_candidate(row["id"], values))
 
@@ -268,6 +273,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
     )
 
     candidates.extend(_candidate(inserted[e.key], e.values) for e in unique if e.key in inserted)
+    reindex_articles(session, reindex)
     assigned = assign_candidates(session, candidates, now=now)
     refresh_stories(session, touched_stories - set(assigned.values()), now=now)
 
@@ -283,4 +289,7 @@ def _candidate(article_id: int, values: dict[str, Any]) -> Candidate:
         content_hash=values["content_hash"],
         text_len=len(values["text"].strip()),
         published=values["published"],
+        title=values["title"],
+        text=values["text"],
+        language=values["language"],
     )

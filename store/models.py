@@ -120,6 +120,10 @@ class StoryRow(Base):
     source_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     article_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     kind: Mapped[str] = mapped_column(String(32), default="report", server_default="report")
+    # Joint statements: [{"name": as written, "source_id": registry id or null}], see store.stories.
+    signatories: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default="[]"
+    )
     created_at: Mapped[UTCTimestamp] = mapped_column(default=utcnow)
     updated_at: Mapped[UTCTimestamp] = mapped_column(default=utcnow)
 
@@ -166,6 +170,12 @@ class ArticleRow(Base):
     story_id: Mapped[int | None] = mapped_column(
         ForeignKey("story.id", ondelete="SET NULL"), index=True
     )
+    # Set by store.stories when the article is grouped: why it joined its story ("minhash 0.62 ≥
+    # 0.4 with article 7"), its own kind (report | alert | joint-statement | roundup), and the
+    # registry source its text credits as the original publisher ("first published by MFWA").
+    match_reason: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    credited_source_id: Mapped[str | None] = mapped_column(String(64))
 
     source: Mapped[SourceRow] = relationship()
     story: Mapped[StoryRow | None] = relationship(
@@ -221,13 +231,17 @@ class ArticleBand(Base):
     """One band of an article's MinHash signature: candidate near-duplicates share a row key."""
 
     __tablename__ = "article_band"
-    __table_args__ = (Index("ix_article_band_band_hash", "band", "hash"),)
+    # The lookup index leads with a coarse date bucket (store.stories.BUCKET_DAYS): new rows land
+    # in the few recent buckets, so inserting stays as cheap at a million articles as at ten
+    # thousand (a (band, hash) index takes each insert to a random page of the whole table).
+    __table_args__ = (Index("ix_article_band_bucket_band_hash", "bucket", "band", "hash"),)
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
     )
     band: Mapped[int] = mapped_column(Integer, primary_key=True)
     hash: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # Core handles on the tables, typed as Table (``Model.__table__`` is typed as a FromClause), for

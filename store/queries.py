@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, String, exists, func, select
+from sqlalchemy import ColumnElement, String, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store._sql import chunked, dialect_name
@@ -110,10 +110,13 @@ def stories_in(
     """
     start = ensure_utc(start, "start")
     end = ensure_utc(end, "end")
-    in_window = exists().where(
-        ArticleRow.story_id == StoryRow.id,
-        ArticleRow.published >= start,
-        ArticleRow.published < end,
+    # Uncorrelated IN: the published index finds the window's articles, then their stories by
+    # primary key. A correlated EXISTS probed every story of the region (1.3 s at 1M articles).
+    in_window = StoryRow.id.in_(
+        select(ArticleRow.story_id).where(
+            ArticleRow.published >= start,
+            ArticleRow.published < end,
+        )
     )
     stmt = _story_select().where(in_window).order_by(StoryRow.published, StoryRow.id)
     if region is not None:

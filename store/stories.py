@@ -23,12 +23,13 @@ countries and topics = the union (most frequent first), ``source_count`` = disti
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+import re
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from store._sql import chunked
@@ -36,9 +37,20 @@ from store.models import (
     ArticleRow,
     Curation,
     StoryRow,
+    article_band_table,
     article_country_table,
     article_table,
+    source_table,
     story_table,
+)
+from store.signatories import classify_kind, extract_signatories, match_signatories
+from store.similarity import (
+    BandIndex,
+    BoilerplateLearner,
+    Decision,
+    Doc,
+    NearDupMatcher,
+    index_keys,
 )
 from store.types import ensure_utc, utcnow
 
@@ -60,6 +72,9 @@ class Candidate(NamedTuple):
     content_hash: str
     text_len: int
     published: datetime
+    title: str = ""
+    text: str = ""
+    language: str | None = None
 
 
 class MatchLevel:
@@ -82,6 +97,17 @@ class MatchLevel:
     def add(self, candidate: Candidate, story_id: int) -> None:
         raise NotImplementedError
 
+    def reason(self, candidate: Candidate) -> str:
+        """Why ``find`` placed ``candidate`` where it did (stored in ``article.match_reason``)."""
+        return f"matched by the {self.name} level"
+
+    def bridges(self, candidate: Candidate) -> list[int]:
+        """Other stories ``candidate`` also belongs to: the caller merges them into its story."""
+        return []
+
+    def finish(self, session: Session, story_of: dict[int, int]) -> None:
+        """After the batch is assigned (``story_of``: article id → final story id)."""
+
 
 class SameUrl(MatchLevel):
     """Same canonical URL from another source."""
@@ -89,27 +115,34 @@ class SameUrl(MatchLevel):
     name = "url"
 
     def __init__(self) -> None:
-        self._by_url: dict[str, list[tuple[str, int]]] = {}
+        self._by_url: dict[str, list[tuple[str, int, int]]] = {}
+        self._why: dict[int, int] = {}
 
     def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
         urls = sorted({c.url for c in batch})
         for part in chunked(urls):
             stmt = (
-                select(_a.c.url, _a.c.source_id, _a.c.story_id)
+                select(_a.c.url, _a.c.source_id, _a.c.story_id, _a.c.id)
                 .where(_a.c.url.in_(part), _a.c.story_id.is_not(None))
                 .order_by(_a.c.story_id)
             )
-            for url, source_id, story_id in session.execute(stmt):
-                self._by_url.setdefault(url, []).append((source_id, story_id))
+            for url, source_id, story_id, article_id in session.execute(stmt):
+                self._by_url.setdefault(url, []).append((source_id, story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
-        for source_id, story_id in self._by_url.get(candidate.url, ()):
+        for source_id, story_id, article_id in self._by_url.get(candidate.url, ()):
             if source_id != candidate.source_id:
+                self._why[candidate.id] = article_id
                 return story_id
         return None
 
     def add(self, candidate: Candidate, story_id: int) -> None:
-        self._by_url.setdefault(candidate.url, []).append((candidate.source_id, story_id))
+        self._by_url.setdefault(candidate.url, []).append(
+            (candidate.source_id, story_id, candidate.id)
+        )
+
+    def reason(self, candidate: Candidate) -> str:
+        return f"same canonical URL as article {self._why.get(candidate.id, '?')}"
 
 
 class SameText(MatchLevel):
@@ -118,7 +151,7 @@ class SameText(MatchLevel):
     name = "content_hash"
 
     def __init__(self) -> None:
-        self._by_hash: dict[str, int] = {}
+        self._by_hash: dict[str, tuple[int, int]] = {}
 
     @staticmethod
     def _eligible(candidate: Candidate) -> bool:
@@ -128,23 +161,457 @@ class SameText(MatchLevel):
         hashes = sorted({c.content_hash for c in batch if self._eligible(c)})
         for part in chunked(hashes):
             stmt = (
-                select(_a.c.content_hash, _a.c.story_id)
+                select(_a.c.content_hash, _a.c.story_id, _a.c.id)
                 .where(_a.c.content_hash.in_(part), _a.c.story_id.is_not(None))
-                .order_by(_a.c.story_id)
+                .order_by(_a.c.story_id, _a.c.id)
             )
-            for content_hash, story_id in session.execute(stmt):
-                self._by_hash.setdefault(content_hash, story_id)
+            for content_hash, story_id, article_id in session.execute(stmt):
+                self._by_hash.setdefault(content_hash, (story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
-        return self._by_hash.get(candidate.content_hash) if self._eligible(candidate) else None
+        if not self._eligible(candidate):
+            return None
+        hit = self._by_hash.get(candidate.content_hash)
+        return hit[0] if hit else None
 
     def add(self, candidate: Candidate, story_id: int) -> None:
         if self._eligible(candidate):
-            self._by_hash.setdefault(candidate.content_hash, story_id)
+            self._by_hash.setdefault(candidate.content_hash, (story_id, candidate.id))
+
+    def reason(self, candidate: Candidate) -> str:
+        hit = self._by_hash.get(candidate.content_hash)
+        return f"same text hash as article {hit[1] if hit else '?'}"
 
 
-#: The levels tried after the per-source key, cheapest first. Append a near-duplicate level here.
-LEVELS: list[Callable[[], MatchLevel]] = [SameUrl, SameText]
+# --------------------------------------------------------------------------------------------
+# Near-duplicates: MinHash bands in article_band
+# --------------------------------------------------------------------------------------------
+
+#: Candidates are looked up among articles published this many days either side of the new one
+#: (docs/dedup.md): the lists stay short however large the table grows.
+WINDOW_DAYS = 60
+#: Width of the date bucket that leads the ``article_band`` index. At least ``2 * WINDOW_DAYS``,
+#: so one article's window touches at most two buckets.
+BUCKET_DAYS = 120
+#: Stored candidates examined per new article (most shared band keys first); the same again among
+#: the articles of the batch itself.
+MAX_CANDIDATES = 8
+#: Recently decided articles kept (as :class:`Doc`, features computed) per process and database.
+DOC_CACHE_SIZE = 20_000
+
+_ab = article_band_table
+_src = source_table
+_MATCHER = NearDupMatcher()
+
+
+def band_bucket(published: datetime) -> int:
+    """The ``article_band.bucket`` of an article published at ``published``."""
+    return int(published.timestamp() // 86400) // BUCKET_DAYS
+
+
+def _buckets(published: datetime) -> list[int]:
+    day = int(published.timestamp() // 86400)
+    lo, hi = (day - WINDOW_DAYS) // BUCKET_DAYS, (day + WINDOW_DAYS) // BUCKET_DAYS
+    return list(range(lo, hi + 1))
+
+
+class _DbState:
+    """What one process remembers about one database between batches.
+
+    * ``learner``: each source's boilerplate (:class:`BoilerplateLearner`), warmed from the
+      source's last 100 stored articles the first time the process meets the source, then kept
+      up to date by every article it stores. Nothing is persisted: a new process relearns from
+      the articles, which are the truth (see docs/dedup.md, "Boilerplate in the store").
+    * ``docs``: the :class:`Doc` of recently stored articles, so that candidates found by the band
+      lookup are not re-normalised and re-hashed; an entry is used only while the article's
+      content hash, URL and title are unchanged.
+    """
+
+    def __init__(self) -> None:
+        self.learner = BoilerplateLearner()
+        self.warm: set[str] = set()
+        self.docs: OrderedDict[int, tuple[tuple[str, str, str], Doc]] = OrderedDict()
+
+    def get_doc(self, article_id: int, stamp: tuple[str, str, str]) -> Doc | None:
+        hit = self.docs.get(article_id)
+        if hit is None or hit[0] != stamp:
+            return None
+        self.docs.move_to_end(article_id)
+        return hit[1]
+
+    def put_doc(self, article_id: int, stamp: tuple[str, str, str], doc: Doc) -> None:
+        self.docs[article_id] = (stamp, doc)
+        self.docs.move_to_end(article_id)
+        while len(self.docs) > DOC_CACHE_SIZE:
+            self.docs.popitem(last=False)
+
+
+_STATES: OrderedDict[str, _DbState] = OrderedDict()
+
+
+def _state(session: Session) -> _DbState:
+    url = session.get_bind().engine.url
+    key = url.render_as_string(hide_password=True)
+    state = _STATES.get(key)
+    if state is None:
+        state = _STATES[key] = _DbState()
+        while len(_STATES) > 4:
+            _STATES.popitem(last=False)
+    _STATES.move_to_end(key)
+    return state
+
+
+def _warm(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
+    """Feed the learner the last articles of sources this process has not met yet."""
+    cold = sorted(set(source_ids) - state.warm)
+    if not cold:
+        return
+    window = state.learner.window
+    for part in chunked(cold, 200):
+        rank = (
+            func.row_number()
+            .over(partition_by=_a.c.source_id, order_by=_a.c.id.desc())
+            .label("rank")
+        )
+        recent = (
+            select(_a.c.id, _a.c.source_id, _a.c.title, _a.c.text, rank)
+            .where(_a.c.source_id.in_(part), _a.c.story_id.is_not(None))
+            .subquery()
+        )
+        stmt = (
+            select(recent.c.source_id, recent.c.title, recent.c.text)
+            .where(recent.c.rank <= window)
+            .order_by(recent.c.id)
+        )
+        for source_id, title, text in session.execute(stmt):
+            state.learner.observe(source_id, text or "", title or "")
+    state.warm.update(cold)
+
+
+def _stamp(content_hash: str, url: str, title: str) -> tuple[str, str, str]:
+    return (content_hash or "", url or "", title or "")
+
+
+def _make_doc(
+    state: _DbState,
+    *,
+    article_id: int,
+    source_id: str,
+    title: str,
+    text: str,
+    language: str | None,
+    url: str,
+    published: datetime,
+    observe: bool,
+) -> Doc:
+    cleaned = state.learner.clean(source_id, text or "", title or "", observe=observe)
+    return Doc.cleaned(
+        cleaned,
+        title=title or "",
+        language=language,
+        url=url,
+        published=published,
+        source_id=source_id,
+        id=article_id,
+    )
+
+
+def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[dict[str, int]]:
+    assert doc.published is not None and isinstance(doc.id, int)
+    bucket = band_bucket(doc.published)
+    return [{"article_id": doc.id, "band": b, "hash": h, "bucket": bucket} for b, h in keys]
+
+
+def _describe(decision: Decision, other: Hashable) -> str:
+    if decision.rule == "url":
+        return f"same canonical URL as article {other}"
+    if decision.rule == "text-hash":
+        return f"same text hash as article {other}"
+    if decision.rule == "crosslang":
+        return f"translation: {decision.reason} with article {other}"
+    return f"{decision.reason} with article {other}"
+
+
+class NearDuplicate(MatchLevel):
+    """Near-duplicate text, feed teasers and translations (``store.similarity``).
+
+    ``prepare`` cleans each new article of its source's boilerplate, computes its band keys
+    (:func:`index_keys`) and runs one query for the stored articles sharing a key, published
+    within :data:`WINDOW_DAYS`, with their stories::
+
+        SELECT ab.band, ab.hash, ab.article_id, a.story_id, a.published
+        FROM article_band ab JOIN article a ON a.id = ab.article_id
+        WHERE (ab.bucket, ab.band, ab.hash) IN (...) AND a.story_id IS NOT NULL
+          AND a.published BETWEEN :lo AND :hi
+
+    ``find`` asks :meth:`NearDupMatcher.same_story` about the best :data:`MAX_CANDIDATES` of them
+    (and about the batch's own earlier articles); every story a positive decision points to
+    besides the best one is a bridge, merged by :func:`assign_candidates`. ``finish`` writes the
+    batch's ``article_band`` rows.
+    """
+
+    name = "near-duplicate"
+
+    def __init__(self, matcher: NearDupMatcher | None = None) -> None:
+        self.matcher = matcher or _MATCHER
+        self.docs: dict[int, Doc] = {}
+        self.keys: dict[int, list[tuple[int, int]]] = {}
+        self._stored: dict[int, list[tuple[Doc, int]]] = {}
+        self._batch_index = BandIndex()
+        self._batch_story: dict[int, int] = {}
+        self._why: dict[int, str] = {}
+        self._bridges: dict[int, list[int]] = {}
+        self._stamps: dict[int, tuple[str, str, str]] = {}
+        self._state: _DbState | None = None
+
+    def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
+        state = self._state = _state(session)
+        ordered = sorted(batch, key=lambda c: (c.published, c.id))
+        _warm(session, state, {c.source_id for c in ordered})
+        for c in ordered:
+            doc = _make_doc(
+                state,
+                article_id=c.id,
+                source_id=c.source_id,
+                title=c.title,
+                text=c.text,
+                language=c.language,
+                url=c.url,
+                published=c.published,
+                observe=True,
+            )
+            self.docs[c.id] = doc
+            self.keys[c.id] = index_keys(doc)
+            self._stamps[c.id] = _stamp(c.content_hash, c.url, c.title)
+
+        wanted: dict[tuple[int, int, int], list[int]] = {}
+        for c in ordered:
+            for bucket in _buckets(c.published):
+                for band, h in self.keys[c.id]:
+                    wanted.setdefault((bucket, band, h), []).append(c.id)
+        if not wanted:
+            return
+        window = timedelta(days=WINDOW_DAYS)
+        lo = min(c.published for c in ordered) - window
+        hi = max(c.published for c in ordered) + window
+        shared: dict[int, Counter[int]] = {c.id: Counter() for c in ordered}
+        story_of: dict[int, int] = {}
+        published_of: dict[int, datetime] = {}
+        by_id = {c.id: c for c in ordered}
+        # One statement for a harvest batch; a very large batch is split to stay under the
+        # drivers' parameter limits.
+        for part in chunked(sorted(wanted), 3000):
+            stmt = (
+                select(_ab.c.bucket, _ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id,
+                       _a.c.published)
+                .join(_a, _a.c.id == _ab.c.article_id)
+                .where(
+                    tuple_(_ab.c.bucket, _ab.c.band, _ab.c.hash).in_(part),
+                    _a.c.story_id.is_not(None),
+                    _a.c.published >= lo,
+                    _a.c.published <= hi,
+                )
+            )
+            for bucket, band, h, article_id, story_id, published in session.execute(stmt):
+                story_of[article_id] = story_id
+                published_of[article_id] = published
+                for cid in wanted.get((bucket, band, h), ()):
+                    if abs(published - by_id[cid].published) <= window:
+                        shared[cid][article_id] += 1
+        top: dict[int, list[int]] = {
+            cid: [aid for aid, _ in sorted(cnt.items(), key=lambda kv: (-kv[1], kv[0]))][
+                :MAX_CANDIDATES
+            ]
+            for cid, cnt in shared.items()
+            if cnt
+        }
+        docs = self._load_docs(session, state, {aid for ids in top.values() for aid in ids})
+        for cid, ids in top.items():
+            self._stored[cid] = [(docs[aid], story_of[aid]) for aid in ids if aid in docs]
+
+    @staticmethod
+    def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
+        out: dict[int, Doc] = {}
+        rows = []
+        for part in chunked(sorted(ids)):
+            stmt = select(
+                _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
+                _a.c.published, _a.c.content_hash,
+            ).where(_a.c.id.in_(part))
+            rows.extend(session.execute(stmt))
+        # Texts are only read for cache misses, but the row is needed to validate the cache.
+        _warm(session, state, {r.source_id for r in rows if r.id not in state.docs})
+        for r in rows:
+            stamp = _stamp(r.content_hash, r.url, r.title)
+            doc = state.get_doc(r.id, stamp)
+            if doc is None:
+                doc = _make_doc(
+                    state,
+                    article_id=r.id,
+                    source_id=r.source_id,
+                    title=r.title,
+                    text=r.text,
+                    language=r.language,
+                    url=r.url,
+                    published=r.published,
+                    observe=False,
+                )
+                state.put_doc(r.id, stamp, doc)
+            out[r.id] = doc
+        return out
+
+    def find(self, candidate: Candidate) -> int | None:
+        doc = self.docs.get(candidate.id)
+        if doc is None:
+            return None
+        pool = list(self._stored.get(candidate.id, ()))
+        for other in self._batch_index.candidates(self.keys[candidate.id])[:MAX_CANDIDATES]:
+            assert isinstance(other, int)
+            pool.append((self.docs[other], self._batch_story[other]))
+        found: list[tuple[float, int, Decision, Hashable]] = []
+        for cand, story_id in pool:
+            decision = self.matcher.same_story(doc, cand)
+            if decision.same:
+                found.append((decision.score, story_id, decision, cand.id))
+        if not found:
+            return None
+        found.sort(key=lambda f: (-f[0], str(f[3])))
+        _, best, decision, other = found[0]
+        self._why[candidate.id] = _describe(decision, other)
+        self._bridges[candidate.id] = sorted({f[1] for f in found if f[1] != best})
+        return best
+
+    def add(self, candidate: Candidate, story_id: int) -> None:
+        if candidate.id in self.docs:
+            self._batch_index.add(candidate.id, self.keys[candidate.id])
+            self._batch_story[candidate.id] = story_id
+
+    def reason(self, candidate: Candidate) -> str:
+        return self._why.get(candidate.id, "near-duplicate")
+
+    def bridges(self, candidate: Candidate) -> list[int]:
+        return self._bridges.get(candidate.id, [])
+
+    def finish(self, session: Session, story_of: dict[int, int]) -> None:
+        rows = [row for aid, doc in self.docs.items() for row in _band_rows(doc, self.keys[aid])]
+        # An article that lost its story (story deleted) may still have rows: replace them.
+        for part in chunked(sorted(self.docs)):
+            session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+        if rows:
+            session.execute(_ab.insert(), rows)
+        if self._state is not None:
+            for aid, doc in self.docs.items():
+                self._state.put_doc(aid, self._stamps[aid], doc)
+
+
+#: The levels tried after the per-source key, cheapest first.
+LEVELS: list[Callable[[], MatchLevel]] = [SameUrl, SameText, NearDuplicate]
+
+
+def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
+    """Rewrite the band rows, kind and credited source of articles whose content changed (their
+    story is kept). Does not commit."""
+    ids = sorted(set(article_ids))
+    if not ids:
+        return
+    state = _state(session)
+    rows = []
+    for part in chunked(ids):
+        stmt = select(
+            _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
+            _a.c.published, _a.c.content_hash,
+        ).where(_a.c.id.in_(part))
+        rows.extend(session.execute(stmt))
+        session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+    _warm(session, state, {r.source_id for r in rows})
+    bands: list[dict[str, int]] = []
+    facts = _Facts(session)
+    params = []
+    for r in rows:
+        doc = _make_doc(
+            state,
+            article_id=r.id,
+            source_id=r.source_id,
+            title=r.title,
+            text=r.text,
+            language=r.language,
+            url=r.url,
+            published=r.published,
+            observe=False,
+        )
+        state.put_doc(r.id, _stamp(r.content_hash, r.url, r.title), doc)
+        bands += _band_rows(doc, index_keys(doc))
+        kind, credited = facts.of(r.source_id, r.title, r.text)
+        params.append({"b_id": r.id, "b_kind": kind, "b_credit": credited})
+    if bands:
+        session.execute(_ab.insert(), bands)
+    session.execute(
+        update(_a)
+        .where(_a.c.id == bindparam("b_id"))
+        .values(kind=bindparam("b_kind"), credited_source_id=bindparam("b_credit")),
+        params,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Per-article facts: kind, credited original publisher
+# --------------------------------------------------------------------------------------------
+
+_CREDIT = re.compile(
+    r"(?:first|originally|initially) (?:published|posted|issued) (?:by|on|at)\s+"
+    r"|(?:d'abord|initialement|originellement|publi[ée]e? en premier) ?publi[ée]e?s? (?:par|sur)\s+"
+    r"|(?:d'abord|initialement|originellement) (?:par|sur)\s+"
+    r"|publicad[oa]s? (?:originalmente|inicialmente|primero|por primera vez) (?:por|en)\s+",
+    re.IGNORECASE,
+)
+_VIA = re.compile(r"(?:^|[\s(\[])(?:via|vía)\s+(?=[A-Z])")
+_NAME_END = re.compile(r"[.\n;:()\[\]|]")
+
+
+class _Facts:
+    """Computes an article's kind and the source its text credits; loads the registry once."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._sources: list[Any] | None = None
+
+    def sources(self) -> list[Any]:
+        if self._sources is None:
+            self._sources = list(
+                self._session.execute(select(_src.c.id, _src.c.name, _src.c.extra)).all()
+            )
+        return self._sources
+
+    def of(self, source_id: str, title: str, text: str) -> tuple[str, str | None]:
+        return classify_kind(title or "", text or ""), self.credited(source_id, text or "")
+
+    def credited(self, source_id: str, text: str) -> str | None:
+        """The registry source a text names as the original publisher ("first published by
+        MFWA", "originally published on the CPJ website", "via Article 19"), if another."""
+        starts = [m.end() for m in _CREDIT.finditer(text)] + [m.end() for m in _VIA.finditer(text)]
+        for start in starts:
+            tail = text[start : start + 120]
+            cut = _NAME_END.search(tail)
+            words = (tail[: cut.start()] if cut else tail).split()[:10]
+            if words and words[0].lower() in ("the", "la", "le", "el", "l'"):
+                words = words[1:]
+            # "MFWA on 12 March", "the Media Foundation for West Africa website": longest prefix
+            # that names a registry source.
+            for n in range(len(words), 0, -1):
+                hit = match_signatories([" ".join(words[:n])], self.sources())
+                if hit and hit[0] != source_id:
+                    return hit[0]
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Assignment
+# --------------------------------------------------------------------------------------------
+
+
+def _root_key(story_id: int) -> tuple[bool, int]:
+    # Stories that exist already win over new ones, the oldest first; among new ones the first.
+    return (story_id < 0, abs(story_id))
 
 
 def assign_candidates(
@@ -157,8 +624,10 @@ def assign_candidates(
     """Give each candidate article a story; return ``{article_id: story_id}``.
 
     Candidates are taken in date order so that, within one batch, the earliest report founds the
-    story and the others join it. Stories are created in one multi-row insert and the touched
-    stories are refreshed. Does not commit.
+    story and the others join it. An article that belongs to several stories (a level's
+    ``bridges``) merges them into the oldest (:func:`merge_stories`, editors' decisions kept).
+    Each article gets its ``match_reason``, ``kind`` and ``credited_source_id``. Stories are
+    created in one multi-row insert and the touched stories are refreshed. Does not commit.
     """
     if not candidates:
         return {}
@@ -167,20 +636,52 @@ def assign_candidates(
     for level in active:
         level.prepare(session, candidates)
 
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            keep, drop = sorted((ra, rb), key=_root_key)
+            parent[drop] = keep
+
     assigned: dict[int, int] = {}
+    reasons: dict[int, str] = {}
+    bridged: dict[int, list[int]] = {}
     placeholder = 0
     for candidate in sorted(candidates, key=lambda c: (c.published, c.id)):
-        story_id = next((s for lvl in active if (s := lvl.find(candidate)) is not None), None)
+        story_id: int | None = None
+        for level in active:
+            found = level.find(candidate)
+            if found is None:
+                continue
+            story_id = find(found)
+            reasons[candidate.id] = level.reason(candidate)
+            others = [o for o in level.bridges(candidate) if find(o) != story_id]
+            for other in others:
+                union(story_id, other)
+            if others:
+                bridged[candidate.id] = others
+            story_id = find(story_id)
+            break
         if story_id is None:
             placeholder -= 1
-            story_id = placeholder
+            story_id = find(placeholder)
+            reasons[candidate.id] = "first article of its story"
         assigned[candidate.id] = story_id
         for level in active:
             level.add(candidate, story_id)
 
-    placeholders = list(range(-1, placeholder - 1, -1))
+    roots = sorted({find(s) for s in assigned.values()}, key=_root_key)
+    new_roots = [r for r in roots if r < 0]
     real: dict[int, int] = {}
-    if placeholders:
+    if new_roots:
         stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
         new_ids = (
             session.execute(
@@ -189,23 +690,61 @@ def assign_candidates(
                     {
                         "countries": [],
                         "topics": [],
+                        "signatories": [],
                         "kind": "report",
                         "created_at": now,
                         "updated_at": now,
                     }
-                    for _ in placeholders
+                    for _ in new_roots
                 ],
             )
             .scalars()
             .all()
         )
-        real = dict(zip(placeholders, new_ids, strict=True))
-    final = {aid: real.get(sid, sid) for aid, sid in assigned.items()}
+        real = dict(zip(new_roots, new_ids, strict=True))
 
+    def final_id(story_id: int) -> int:
+        root = find(story_id)
+        return real.get(root, root)
+
+    final = {aid: final_id(sid) for aid, sid in assigned.items()}
+    for aid, others in bridged.items():
+        merged = sorted({o for o in others if o > 0})
+        if merged:
+            reasons[aid] += "; also matched stor" + ("y " if len(merged) == 1 else "ies ")
+            reasons[aid] += ", ".join(map(str, merged)) + f", merged into story {final[aid]}"
+
+    facts = _Facts(session)
+    by_id = {c.id: c for c in candidates}
+    params = []
+    for aid, sid in final.items():
+        c = by_id[aid]
+        kind, credited = facts.of(c.source_id, c.title, c.text)
+        params.append(
+            {
+                "b_id": aid,
+                "b_story": sid,
+                "b_reason": reasons[aid],
+                "b_kind": kind,
+                "b_credit": credited,
+            }
+        )
     session.execute(
-        update(_a).where(_a.c.id == bindparam("b_id")).values(story_id=bindparam("b_story")),
-        [{"b_id": aid, "b_story": sid} for aid, sid in final.items()],
+        update(_a)
+        .where(_a.c.id == bindparam("b_id"))
+        .values(
+            story_id=bindparam("b_story"),
+            match_reason=bindparam("b_reason"),
+            kind=bindparam("b_kind"),
+            credited_source_id=bindparam("b_credit"),
+        ),
+        params,
     )
+    # Existing stories bridged by this batch: fold each into its (oldest) root.
+    for story_id in sorted((x for x in parent if x > 0 and find(x) != x), key=_root_key):
+        merge_stories(session, find(story_id), story_id, now=now)
+    for level in active:
+        level.finish(session, final)
     refresh_stories(session, set(final.values()), now=now)
     return final
 
@@ -224,10 +763,17 @@ def assign_stories(
             _a.c.content_hash,
             _a.c.text,
             _a.c.published,
+            _a.c.title,
+            _a.c.language,
         ).where(_a.c.id.in_(part), _a.c.story_id.is_(None))
-        for aid, source_id, url, content_hash, text, published in session.execute(stmt):
+        for aid, source_id, url, content_hash, text, published, title, lang in session.execute(
+            stmt
+        ):
             candidates.append(
-                Candidate(aid, source_id, url, content_hash, len(text.strip()), published)
+                Candidate(
+                    aid, source_id, url, content_hash, len(text.strip()), published, title or "",
+                    text or "", lang,
+                )
             )
     return assign_candidates(session, candidates, now=now)
 
@@ -269,7 +815,16 @@ def refresh_stories(
     countries_of: dict[int, list[tuple[str, bool]]] = {}
     for part in chunked(ids):
         stmt = (
-            select(_a.c.id, _a.c.story_id, _a.c.source_id, _a.c.published, _a.c.region, _a.c.topics)
+            select(
+                _a.c.id,
+                _a.c.story_id,
+                _a.c.source_id,
+                _a.c.published,
+                _a.c.region,
+                _a.c.topics,
+                _a.c.kind,
+                _a.c.credited_source_id,
+            )
             .where(_a.c.story_id.in_(part))
             .order_by(_a.c.published, _a.c.id)
         )
@@ -284,9 +839,12 @@ def refresh_stories(
         for article_id, country, is_primary in session.execute(stmt2):
             countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
 
+    kinds = {sid: _story_kind(articles[sid]) for sid in ids}
+    signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
     params = []
     for sid in ids:
         rows = articles[sid]
+        rep = _representative(rows)
         regions: Counter[str] = Counter()
         countries: Counter[str] = Counter()
         primary: Counter[str] = Counter()
@@ -307,7 +865,9 @@ def refresh_stories(
         params.append(
             {
                 "b_id": sid,
-                "b_rep": rows[0].id if rows else None,
+                "b_rep": rep.id if rep is not None else None,
+                "b_kind": kinds[sid],
+                "b_signatories": signatories.get(sid, []),
                 "b_published": rows[0].published if rows else None,
                 "b_region": region_order[0] if region_order else None,
                 "b_countries": _ranked(countries, first, primary),
@@ -328,10 +888,83 @@ def refresh_stories(
             topics=bindparam("b_topics"),
             source_count=bindparam("b_sources"),
             article_count=bindparam("b_articles"),
+            kind=bindparam("b_kind"),
+            signatories=bindparam("b_signatories"),
             updated_at=bindparam("b_now"),
         )
     )
     session.execute(story_update, params)
+
+
+def _representative(rows: Sequence[Any]) -> Any:
+    """The originating member's earliest article when another member's copy credits it ("first
+    published by MFWA"), else the earliest article."""
+    if not rows:
+        return None
+    sources = {row.source_id for row in rows}
+    credited = Counter(
+        row.credited_source_id
+        for row in rows
+        if row.credited_source_id
+        and row.credited_source_id != row.source_id
+        and row.credited_source_id in sources
+    )
+    if credited:
+        origin = credited.most_common(1)[0][0]
+        return next(row for row in rows if row.source_id == origin)
+    return rows[0]
+
+
+def _story_kind(rows: Sequence[Any]) -> str:
+    """joint-statement when any member's copy is one; else the representative's kind."""
+    if any(row.kind == "joint-statement" for row in rows):
+        return "joint-statement"
+    rep = _representative(rows)
+    return (rep.kind if rep is not None else None) or "report"
+
+
+def _signatories(session: Session, story_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """``[{"name", "source_id"}]`` per joint statement: the organisations its texts list as
+    signing (matched to registry sources where they are members), then the members that
+    co-published it without being named in a list."""
+    if not story_ids:
+        return {}
+    sources = list(session.execute(select(_src.c.id, _src.c.name, _src.c.extra)).all())
+    names = {row.id: row.name for row in sources}
+    out: dict[int, list[dict[str, Any]]] = {}
+    texts: dict[int, list[Any]] = {sid: [] for sid in story_ids}
+    for part in chunked(list(story_ids)):
+        stmt = (
+            select(_a.c.story_id, _a.c.source_id, _a.c.title, _a.c.text)
+            .where(_a.c.story_id.in_(part))
+            .order_by(_a.c.published, _a.c.id)
+        )
+        for row in session.execute(stmt):
+            texts[row.story_id].append(row)
+    for sid, rows in texts.items():
+        listed: list[dict[str, Any]] = []
+        seen_names: set[str] = set()
+        seen_ids: set[str] = set()
+        for row in rows:
+            for name in extract_signatories(row.text or ""):
+                key = " ".join(name.casefold().split())
+                if key in seen_names:
+                    continue
+                seen_names.add(key)
+                hit = match_signatories([name], sources)
+                source_id = hit[0] if hit else None
+                if source_id is not None and source_id in seen_ids:
+                    continue
+                if source_id is not None:
+                    seen_ids.add(source_id)
+                listed.append({"name": name, "source_id": source_id})
+        for row in rows:
+            if row.source_id not in seen_ids:
+                seen_ids.add(row.source_id)
+                listed.append({"name": names.get(row.source_id, row.source_id),
+                               "source_id": row.source_id})
+        out[sid] = listed
+    return out
 
 
 def refresh_story(session: Session, story: StoryRow | int, *, now: datetime | None = None) -> None:

@@ -181,7 +181,7 @@ def test_two_members_cross_post_the_same_statement():
 
 def test_each_site_has_three_to_eight_entries():
     for source in registry():
-        if source.id != BROKEN:
+        if source.id != BROKEN and source.feeds:  # feedless members are read by other spiders
             n = sum(len(parsed(u).entries) for u in source.feeds)
             assert 3 <= n <= 8, source.id
 

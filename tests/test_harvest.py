@@ -118,8 +118,8 @@ def test_windows_1252_declared_as_utf8_is_stored_as_correct_unicode(server, db, 
 def test_entries_without_link_use_a_url_guid_or_are_skipped_with_a_count(server, db, tmp_path):
     no_link_url_guid = item(1, guid="https://member.example/alerts/by-guid")
     del no_link_url_guid["link"]
-    neither = item(2, guid="not-a-url-42")
-    del neither["link"]
+    neither = item(2)
+    del neither["link"], neither["guid"]
     server.route("/n.xml", Reply(body=rss([no_link_url_guid, neither, item(3)]), headers=RSS))
     reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/n.xml")])])
     run = harvest(db, reg)

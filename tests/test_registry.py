@@ -112,7 +112,8 @@ fulltext = true
 notes = "West Africa"
 
 [source.listing]
-url = "https://www.mfwa.org/alerts/"
+start_urls = ["https://www.mfwa.org/alerts/"]
+links = "h2.entry-title a::attr(href)"
 """
     )
     [s] = load_registry(write(tmp_path, text))
@@ -130,7 +131,8 @@ url = "https://www.mfwa.org/alerts/"
         notes="West Africa",
         fulltext=True,
     )
-    assert s.listing == {"url": "https://www.mfwa.org/alerts/"}
+    assert s.listing == {"start_urls": ["https://www.mfwa.org/alerts/"],
+                         "links": "h2.entry-title a::attr(href)"}
     assert isinstance(s.crawl_delay, float)
     assert s.enabled and not s.verified and not s.allow_local
 

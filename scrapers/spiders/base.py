@@ -52,7 +52,7 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, Response | None
         return reason, response.status, response
     name = type(exc).__name__
     text = str(exc).strip() or name
-    if name in ("TimeoutError", "TCPTimedOutError"):
+    if "Timeout" in name or "TimedOut" in name:
         text = f"timed out ({text})"
     elif name == "CancelledError" or "maxsize" in text.lower() or "max size" in text.lower():
         text = f"response too large or cancelled ({text})"

@@ -75,12 +75,10 @@ def parse_feed_body(
         outcome.status = "failed"
         outcome.error = f"not a feed: {url} answered with an HTML page"
         return [], outcome
-    parsed = feedparser.parse(
-        body,
-        response_headers={**headers, "content-location": url},
-        sanitize_html=True,
-        resolve_relative_uris=True,
-    )
+    # No content-location: feedparser would resolve GUIDs like "alert-42" into URLs against it.
+    # Relative links are resolved by pipeline.urls against the entry's base (xml:base, else the
+    # feed URL).
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     entries = list(parsed.entries)
     if not parsed.version and not entries:
         outcome.status = "failed"

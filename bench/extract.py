@@ -1,0 +1,186 @@
+"""Full-text benchmark: 1,000 article pages found through a paginated listing, served on loopback.
+
+    python bench/extract.py [--pages 1000] [--per-listing 50]
+
+Prints, measured in this run:
+  * trafilatura alone extracting the same 1,000 pages (the baseline: the same call, with the same
+    options, that ``pipeline.extract`` makes),
+  * a harvest of the listing spider with full text into a fresh SQLite file: listing pages read,
+    every article page fetched, extracted (selectors off, trafilatura on), normalised, tagged and
+    stored — pages/s and the ratio of its time to the baseline (target ≤ 1.5).
+
+The harvest runs in a child process (Twisted's reactor runs once per process); its figure is the
+crawl's own time, measured inside the child; the child's whole wall time is printed beside it. The
+one loopback host stands for a member's server, so the per-host politeness limits (2 concurrent
+requests, AutoThrottle) are lifted for the bench, as in bench/harvest.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
+             "Serbia", "Egypt", "Brazil", "India", "Uganda", "Senegal", "Peru", "Nepal"]
+ACTS = ["arrested", "assaulted", "summoned by police", "sued for defamation", "threatened online",
+        "detained at the airport", "charged under the cybercrime law", "released on bail"]
+OVERRIDES = {"CONCURRENT_REQUESTS_PER_DOMAIN": 16, "AUTOTHROTTLE_ENABLED": False,
+             "ROBOTSTXT_OBEY": False, "ROUNDUP_SOURCE_DEADLINE": 0}
+DATE_PARAMS = {"extensive_search": True, "original_date": True,
+               "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+
+
+def paragraph(page: int, n: int) -> str:
+    country = COUNTRIES[(page + n) % len(COUNTRIES)]
+    act = ACTS[(page * 7 + n) % len(ACTS)]
+    return (f"Journalist number {page} of an independent outlet in {country} was {act} on "
+            f"{n + 1} occasions this month after reporting on local officials and public "
+            f"contracts. Colleagues said the case follows a pattern of pressure on the press in "
+            f"{country}, and called on the authorities to drop all charges, to return seized "
+            f"equipment and to guarantee that reporters can work safely. ")
+
+
+def article(page: int) -> str:
+    day = page % 28 + 1
+    paras = "".join(f"<p>{escape(paragraph(page, n))}</p>\n" for n in range(5))
+    links = "".join(f'<li><a href="../{(page + k) % 1000}/">Related alert {(page + k) % 1000}</a></li>'
+                    for k in range(1, 9))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Alert {page}: journalist {escape(ACTS[page % len(ACTS)])} | Bench Member</title>
+<meta property="article:published_time" content="2026-10-{day:02d}T09:00:00+00:00">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/style.css">
+<script>window.dataLayer = window.dataLayer || []; var built = "2026-10-31T00:00:00Z";</script>
+</head><body>
+<header><a href="/">Bench Member</a><nav><ul><li><a href="/news/">News</a></li>
+<li><a href="/about/">About</a></li><li><a href="/donate/">Donate</a></li></ul></nav></header>
+<main><article>
+<h1>Alert {page}: journalist {escape(ACTS[page % len(ACTS)])}</h1>
+<p class="byline">By staff · <time datetime="2026-10-{day:02d}">{day} October 2026</time></p>
+{paras}</article>
+<aside><h3>Related</h3><ul>{links}</ul></aside></main>
+<footer><p>Subscribe to our newsletter.</p><p>&copy; 2026 Bench Member. All rights reserved.</p>
+</footer></body></html>
+"""
+
+
+def write_site(root: Path, pages: int, per_listing: int) -> int:
+    news = root / "news"
+    for page in range(pages):
+        folder = news / str(page)
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text(article(page), encoding="utf-8")
+    listings = (pages + per_listing - 1) // per_listing
+    for n in range(listings):
+        links = "".join(f'<article class="post"><h2><a href="/news/{p}/">Alert {p}</a></h2></article>'
+                        for p in range(n * per_listing, min(pages, (n + 1) * per_listing)))
+        nxt = f'<a class="next" href="/list/{n + 1}/">Older</a>' if n + 1 < listings else ""
+        folder = root / "list" / str(n)
+        folder.mkdir(parents=True)
+        (folder / "index.html").write_text(
+            f"<!DOCTYPE html><html><body><main>{links}</main><nav>{nxt}</nav></body></html>",
+            encoding="utf-8")
+    return listings
+
+
+def write_registry(path: Path, base: str, pages: int, listings: int) -> None:
+    path.write_text(f"""[[source]]
+id = "bench-member"
+name = "Bench Member"
+homepage = "{base}/"
+country = "GH"
+region = "africa"
+languages = ["en"]
+allow_local = true
+max_entries = {pages}
+
+[source.listing]
+start_urls = ["{base}/list/0/"]
+links = "article.post h2 a::attr(href)"
+next_page = "nav a.next::attr(href)"
+max_pages = {min(100, listings)}
+""", encoding="utf-8")
+
+
+def trafilatura_baseline(root: Path, pages: int) -> float:
+    import trafilatura
+
+    bodies = [(root / "news" / str(p) / "index.html").read_text(encoding="utf-8")
+              for p in range(pages)]
+    params = {**DATE_PARAMS, "max_date": datetime.now(UTC).strftime("%Y-%m-%d")}
+    started = time.perf_counter()
+    for p, html in enumerate(bodies):
+        doc = trafilatura.bare_extraction(html, url=f"http://127.0.0.1/news/{p}/", fast=True,
+                                          with_metadata=True, include_comments=False,
+                                          date_extraction_params=params)
+        assert doc is not None and doc.text
+    return time.perf_counter() - started
+
+
+def child(db: str, sources: str) -> None:
+    from roundups.harvest import run_harvest
+
+    summary = run_harvest(db, sources, overrides=OVERRIDES)
+    via = {}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db)
+    with engine.connect() as conn:
+        via = dict(conn.execute(text("SELECT fetched_via, count(*) FROM article GROUP BY 1")).all())
+    engine.dispose()
+    print(json.dumps({"seconds": summary.seconds, "new": summary.total("new"),
+                      "exit": summary.exit_code, "via": via}))
+
+
+def run_child(db: str, sources: Path) -> tuple[dict, float]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, __file__, "--child", db, str(sources)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    wall = time.perf_counter() - started
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--per-listing", type=int, default=50)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+    from roundups.localserver import serve_directory
+
+    with tempfile.TemporaryDirectory(prefix="roundup-bench-extract-") as tmp:
+        root = Path(tmp)
+        site = root / "site"
+        listings = write_site(site, args.pages, args.per_listing)
+        baseline = min(trafilatura_baseline(site, args.pages) for _ in range(2))
+        with serve_directory(site) as base:
+            write_registry(root / "sources.toml", base, args.pages, listings)
+            result, wall = run_child(f"sqlite:///{root / 'bench.db'}", root / "sources.toml")
+    ratio = result["seconds"] / baseline
+    print(f"article pages             : {args.pages} (on {listings} listing pages)")
+    print(f"trafilatura alone         : {baseline:.3f} s ({args.pages / baseline:,.0f} pages/s)")
+    print(f"listing harvest, full text: {result['seconds']:.3f} s "
+          f"({result['new'] / result['seconds']:,.0f} pages/s stored; {result['new']} new, "
+          f"via {result['via']}) — process wall {wall:.2f} s")
+    print(f"ratio harvest / trafilatura: {ratio:.2f} (target ≤ 1.5)")
+    ok = ratio <= 1.5 and result["new"] == args.pages
+    print("targets met" if ok else "TARGETS MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

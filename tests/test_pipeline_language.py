@@ -1,0 +1,69 @@
+"""pipeline.language: ISO 639-1 codes from py3langid, hints used when the text is short."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.language import detect_language, normalise_language_code
+
+TEXTS = {
+    "en": "The journalist was arrested by police in Accra on Monday after publishing a report "
+    "on corruption in the ministry of health.",
+    "fr": "Le journaliste a été arrêté lundi par la police à Dakar après la publication d'une "
+    "enquête sur la corruption au ministère de la santé.",
+    "es": "El periodista fue detenido el lunes por la policía en Caracas tras publicar un "
+    "reportaje sobre la corrupción en el ministerio de salud.",
+    "ar": "اعتقلت الشرطة الصحفي يوم الاثنين في القاهرة بعد نشره تحقيقا عن الفساد في وزارة "
+    "الصحة.",
+    "pt": "O jornalista foi preso pela polícia em Luanda na segunda-feira depois de publicar "
+    "uma reportagem sobre a corrupção no ministério da saúde.",
+    "ru": "Журналиста задержали в понедельник в Москве после публикации расследования о "
+    "коррупции в министерстве здравоохранения.",
+}
+
+
+@pytest.mark.parametrize("language", sorted(TEXTS))
+def test_detects(language: str) -> None:
+    assert detect_language(TEXTS[language]) == language
+
+
+@pytest.mark.parametrize("language", sorted(TEXTS))
+def test_clear_text_beats_a_wrong_hint(language: str) -> None:
+    wrong = "de"
+    assert detect_language(TEXTS[language], wrong, candidates=[wrong]) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "hint", "candidates", "expected"),
+    [
+        pytest.param("Press release", "fr-FR", (), "fr", id="short-text-trusts-region-hint"),
+        pytest.param("Communiqué", None, ("en", "fr"), "fr", id="short-text-best-source-language"),
+        pytest.param("Alerta", "pt_BR", ("es",), "pt", id="item-hint-before-source"),
+        pytest.param("2024 — 15/03", "ar", (), "ar", id="no-letters-hint"),
+        pytest.param("Журналист задержан в Москве", "ru", (), "ru", id="ru-bg-ambiguity"),
+    ],
+)
+def test_hints(text: str, hint: str | None, candidates: tuple[str, ...], expected: str) -> None:
+    assert detect_language(text, hint, candidates=candidates) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "2024", "!!!"])
+def test_nothing_to_detect(text: str) -> None:
+    assert detect_language(text) is None
+
+
+def test_empty_text_is_none_even_with_hint() -> None:
+    assert detect_language("", "en") is None
+
+
+def test_long_text_is_capped() -> None:
+    assert detect_language(TEXTS["fr"] * 20_000) == "fr"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [("fr-FR", "fr"), ("EN", "en"), ("pt_BR", "pt"), ("fra", None), ("", None), (None, None),
+     ("e", None), ("en US", None)],
+)
+def test_normalise_language_code(code: str | None, expected: str | None) -> None:
+    assert normalise_language_code(code) == expected

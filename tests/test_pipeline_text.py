@@ -1,0 +1,129 @@
+"""pipeline.text: plain text out of member HTML, mojibake repair, hashing, summaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.text import (
+    content_hash,
+    first_sentences,
+    fix_mojibake,
+    html_to_text,
+    normalise_for_hash,
+)
+
+HTML_CASES = Path(__file__).parent / "fixtures" / "pipeline" / "html"
+
+
+def _html_fixtures() -> list[Path]:
+    return sorted(HTML_CASES.glob("*.html"))
+
+
+@pytest.mark.parametrize("page", _html_fixtures(), ids=lambda p: p.stem)
+def test_html_to_text_fixture(page: Path) -> None:
+    """Each ``NAME.html`` converts to exactly ``NAME.txt``."""
+    expected = page.with_suffix(".txt").read_text(encoding="utf-8")
+    assert html_to_text(page.read_text(encoding="utf-8")) == expected
+
+
+def test_every_html_fixture_has_its_expectation() -> None:
+    assert _html_fixtures()
+    assert all(page.with_suffix(".txt").exists() for page in _html_fixtures())
+
+
+@pytest.mark.parametrize("page", _html_fixtures(), ids=lambda p: p.stem)
+def test_html_to_text_output_has_no_markup(page: Path) -> None:
+    text = html_to_text(page.read_text(encoding="utf-8")).lower()
+    for needle in ("<script", "<svg", "<img", "onerror", "onload", "javascript:", "<style",
+                   "expression("):
+        assert needle not in text
+
+
+@pytest.mark.parametrize("value", [None, "", "<p></p>", "<script>x</script>", "<!-- -->"])
+def test_html_to_text_empty(value: str | None) -> None:
+    assert html_to_text(value) == ""
+
+
+def garble(text: str) -> str:
+    """UTF-8 bytes read as Windows-1252, the five undefined bytes as C1 controls (as browsers do)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        try:
+            out.append(bytes([byte]).decode("cp1252"))
+        except UnicodeDecodeError:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("garbled", "fixed"),
+    [
+        pytest.param("Itâ€™s", "It’s", id="right-single-quote"),
+        pytest.param("â€œQuotedâ€\x9d", "“Quoted”", id="double-quotes-latin1-c1"),
+        pytest.param("â€”", "—", id="em-dash"),
+        pytest.param("CafÃ©", "Café", id="e-acute"),
+        pytest.param("Ã‰tÃ©", "Été", id="capital-e-acute"),
+        pytest.param(garble("São Paulo"), "São Paulo", id="portuguese"),
+        pytest.param(garble("Пресс-релиз"), "Пресс-релиз", id="cyrillic"),
+        pytest.param(garble("حرية الصحافة"), "حرية الصحافة", id="arabic"),
+        pytest.param(garble("新闻"), "新闻", id="cjk"),
+        pytest.param(garble(garble("It’s")), "It’s", id="twice-encoded"),
+        pytest.param("Ã¢â‚¬â„¢", "’", id="twice-encoded-literal"),
+    ],
+)
+def test_fix_mojibake_repairs(garbled: str, fixed: str) -> None:
+    assert fix_mojibake(garbled) == fixed
+
+
+@pytest.mark.parametrize(
+    "clean",
+    [
+        pytest.param("Café, naïve, façade, São Tomé", id="accents"),
+        pytest.param("ÉTÉ À PARIS", id="capitals"),
+        pytest.param("Straße“ groß”", id="sharp-s-before-quote"),
+        pytest.param("Журналист, الصحافة, 記者", id="other-scripts"),
+        pytest.param("Â", id="lone-lead"),
+        pytest.param("£100 — 5°C ± 2", id="symbols"),
+    ],
+)
+def test_fix_mojibake_leaves_good_text_alone(clean: str) -> None:
+    assert fix_mojibake(clean) == clean
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        pytest.param("Journalist ARRESTED!", "journalist arrested", id="case-punctuation"),
+        pytest.param("a\u00a0b\n\nc", "a b c", id="whitespace"),
+        pytest.param("ﬁle №5", "file no5", id="nfkc"),
+        pytest.param("“Quoted” — text…", '"quoted" - text...', id="typographic-punctuation"),
+    ],
+)
+def test_normalise_for_hash_folds(a: str, b: str) -> None:
+    assert normalise_for_hash(a) == normalise_for_hash(b)
+    assert content_hash(a) == content_hash(b)
+
+
+def test_content_hash_is_sha256_hex_and_distinguishes_texts() -> None:
+    digest = content_hash("Journalist arrested in Accra")
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert digest != content_hash("Journalist released in Accra")
+
+
+@pytest.mark.parametrize(
+    ("text", "n_chars", "expected"),
+    [
+        pytest.param("Short text.", 300, "Short text.", id="short-whole"),
+        pytest.param("One. Two. Three is long.", 10, "One. Two.", id="whole-sentences"),
+        pytest.param("Para one.\n\nPara two.", 300, "Para one. Para two.", id="paragraphs-joined"),
+        pytest.param("word " * 20, 22, "word word word word…", id="word-boundary"),
+        pytest.param("x" * 100, 10, "xxxxxxxxx…", id="no-spaces"),
+        pytest.param("¿Qué? ¡Sí! Fin del texto largo", 12, "¿Qué? ¡Sí!", id="spanish-marks"),
+        pytest.param("بيان صحفي؟ نعم هذا نص طويل جدا", 12, "بيان صحفي؟", id="arabic-question"),
+    ],
+)
+def test_first_sentences(text: str, n_chars: int, expected: str) -> None:
+    assert first_sentences(text, n_chars) == expected
+    assert len(first_sentences(text, n_chars)) <= n_chars
