@@ -14,6 +14,7 @@ region-month draft, composed and rendered as Markdown, in under 0.5 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import random
 import statistics
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import func, select
 
     from roundups.compose import Period, compose
-    from roundups.render import RENDERERS
+    from roundups.render import RENDERERS, render
     from store.db import open_db
     from store.models import ArticleRow, StoryRow
 
@@ -180,9 +181,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(draft.sections)} sections, {sum(len(s.sources) for s in draft.stories):,} "
           "member reports")
     print(f"  compose (queries, best article, decisions, coverage): {t_compose * 1000:7.1f} ms")
-    totals = {}
-    for fmt, renderer in RENDERERS.items():
-        t_render, out = median_time(lambda r=renderer: r(draft))
+    totals: dict[str, float] = {}
+    for fmt in RENDERERS:
+        t_render, out = median_time(functools.partial(render, draft, fmt))
         totals[fmt] = t_compose + t_render
         print(f"  render {fmt:4}: {t_render * 1000:7.1f} ms  ({len(out) / 1024:,.0f} KiB)  "
               f"compose + render: {totals[fmt] * 1000:7.1f} ms")

@@ -5,9 +5,9 @@ Field by field:
 - **url** — :func:`pipeline.urls.canonical_url` of ``raw.url`` resolved against ``raw.base_url``
   (``xml:base``), else ``raw.feed_url``; when the link is missing or unusable (``javascript:``)
   and the GUID is an http(s) URL, the GUID. A link equal to a GUID that is not an absolute
-  http(s) URL is no link: feedparser copies permalink GUIDs ("item-42") into ``link``. No usable URL raises :class:`SkipItem`: "no link or
-  guid" when the entry has neither, "no usable link" when it has only an opaque GUID or a refused
-  link (an article must be reachable to be cited in a round-up).
+  http(s) URL is no link: feedparser copies permalink GUIDs ("item-42") into ``link``. No usable
+  URL raises :class:`SkipItem`: "no link or guid" when the entry has neither, "no usable link"
+  when it has only an opaque GUID or a refused link (an article must be reachable to be cited).
 - **title** — plain text of the title (HTML and entities removed, one line); when missing, the
   first words of the text, then of the summary, then the URL.
 - **text** — plain text of ``content_html``, else of ``summary_html``; mojibake repaired; cut to

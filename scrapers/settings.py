@@ -75,5 +75,11 @@ ITEM_PIPELINES = {
     "scrapers.pipelines.StorePipeline": 300,
 }
 
+# One item of a callback's output at a time. The store pipeline relies on order — a fetch's
+# articles reach it before that fetch's FetchOutcome — and the item pipelines are synchronous, so
+# parallel item workers gain nothing; Scrapy's default (100) starts 100 asyncio tasks per
+# callback, which costs more than extracting the page.
+CONCURRENT_ITEMS = 1
+
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -234,7 +234,8 @@ class ArticleBand(Base):
     # The lookup index leads with a coarse date bucket (store.stories.BUCKET_DAYS): new rows land
     # in the few recent buckets, so inserting stays as cheap at a million articles as at ten
     # thousand (a (band, hash) index takes each insert to a random page of the whole table).
-    __table_args__ = (Index("ix_article_band_bucket_band_hash", "bucket", "band", "hash"),)
+    # The hash alone (63 random bits) identifies the key; the band is checked on the rows found.
+    __table_args__ = (Index("ix_article_band_bucket_hash", "bucket", "hash"),)
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("article.id", ondelete="CASCADE"), primary_key=True

@@ -37,14 +37,31 @@ def rss(items: list[dict[str, str]], *, title: str = "A member", encoding: str =
     return xml.encode(encoding)
 
 
+# Distinct events, so that tests about one-article-per-entry are not confounded by the
+# near-duplicate matcher (which rightly merges reworded copies of one event).
+EVENTS = [
+    ("Kofi Mensah", "Accra", "detained by police after an investigation into illegal gold mining"),
+    ("Amina Bello", "Kano", "beaten by thugs while covering a local council election"),
+    ("Joseph Otieno", "Kisumu", "sued for defamation by a county governor over a radio programme"),
+    ("Fatou Diallo", "Dakar", "summoned by the cybercrime unit over a Facebook post on fuel prices"),
+    ("Blessing Moyo", "Bulawayo", "had her camera seized and footage deleted at a farm eviction"),
+    ("Yaw Asante", "Kumasi", "received death threats after exposing a hospital procurement fraud"),
+    ("Grace Nakato", "Kampala", "was refused accreditation to cover parliament for a third time"),
+    ("Ibrahim Sesay", "Freetown", "was charged with seditious libel over a cartoon of the minister"),
+    ("Chipo Banda", "Lilongwe", "saw her newspaper's printing press raided at dawn by masked men"),
+    ("Tendai Dube", "Harare", "was deported after filming a protest outside the central bank"),
+]
+
+
 def item(n: int, **overrides: str) -> dict[str, str]:
+    name, city, what = EVENTS[n % len(EVENTS)]
     base = {
-        "title": f"Journalist {n} detained in Accra after reporting on mining",
+        "title": f"{name} {what.split(' after ')[0].split(' over ')[0]} in {city}",
         "link": f"https://member.example/alerts/{n}",
         "guid": f"member-alert-{n}",
-        "pubDate": f"Mon, {n + 1:02d} Dec 2025 10:00:00 +0000",
-        "description": f"<p>Reporter number {n} was detained by police in Accra on Monday after "
-        f"publishing an investigation into illegal mining case {n * 37}.</p>",
+        "pubDate": f"Mon, {n % 28 + 1:02d} Dec 2025 10:00:00 +0000",
+        "description": f"<p>Reporter {name} was {what} in {city} on day {n} of the month, "
+        f"colleagues told us. Case file {n * 37}-{city[:3].upper()}.</p>",
     }
     base.update(overrides)
     return base

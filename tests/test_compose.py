@@ -76,12 +76,26 @@ def test_bad_periods_are_usage_errors(call) -> None:
 
 
 def test_severity_table_order() -> None:
-    order = ["killing", "physical-attack", "abduction", "imprisonment", "arrest", "threats",
-             "legal-action", "censorship", "legislation", "something-else"]
+    order = ["killing", "physical-attack", "imprisonment-sentence", "arrest-detention",
+             "legal-harassment-slapp", "online-harassment", "censorship-media-closure",
+             "legislation", "protest", "something-else"]
     values = [ranking.topic_severity(t) for t in order]
     assert values == sorted(values, reverse=True) and values[-1] == 0
     assert ranking.severity(["legislation", "killings"]) == ranking.SEVERITY["killing"]
     assert ranking.topic_severity("Physical attack") == ranking.SEVERITY["physical-attack"]
+    assert ranking.topic_severity("imprisonment") == ranking.SEVERITY["imprisonment-sentence"]
+    assert set(ranking.ALIASES.values()) <= set(ranking.SEVERITY)
+
+
+def test_severity_table_covers_the_taxonomy() -> None:
+    import tomllib
+    from pathlib import Path
+
+    taxonomy = Path(__file__).resolve().parents[1] / "pipeline" / "data" / "topics" / "taxonomy.toml"
+    if not taxonomy.exists():
+        pytest.skip("no topic taxonomy in this tree")
+    topics = set(tomllib.loads(taxonomy.read_text(encoding="utf-8")))
+    assert set(ranking.SEVERITY) <= topics, set(ranking.SEVERITY) - topics
 
 
 def _story(id_: int, *, sources: int = 1, topics: tuple[str, ...] = (), day: int = 10,

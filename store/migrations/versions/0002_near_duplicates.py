@@ -31,14 +31,12 @@ def upgrade() -> None:
     with op.batch_alter_table("article_band") as batch:
         batch.add_column(sa.Column("bucket", sa.Integer(), server_default="0", nullable=False))
         batch.drop_index("ix_article_band_band_hash")
-        batch.create_index(
-            "ix_article_band_bucket_band_hash", ["bucket", "band", "hash"], unique=False
-        )
+        batch.create_index("ix_article_band_bucket_hash", ["bucket", "hash"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("article_band") as batch:
-        batch.drop_index("ix_article_band_bucket_band_hash")
+        batch.drop_index("ix_article_band_bucket_hash")
         batch.create_index("ix_article_band_band_hash", ["band", "hash"], unique=False)
         batch.drop_column("bucket")
     with op.batch_alter_table("story") as batch:
