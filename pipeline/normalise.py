@@ -4,8 +4,8 @@ Field by field:
 
 - **url** — :func:`pipeline.urls.canonical_url` of ``raw.url`` resolved against ``raw.base_url``
   (``xml:base``), else ``raw.feed_url``; when the link is missing or unusable (``javascript:``)
-  and the GUID is an http(s) URL, the GUID. A link equal to a GUID that is not an absolute
-  http(s) URL is no link: feedparser copies permalink GUIDs ("item-42") into ``link``. No usable
+  and the GUID is an http(s) URL, the GUID. (The feed spider drops a "link" that feedparser
+  only copied from an opaque GUID such as "item-42", so relative links stay usable.) No usable
   URL raises :class:`SkipItem`: "no link or guid" when the entry has neither, "no usable link"
   when it has only an opaque GUID or a refused link (an article must be reachable to be cited).
 - **title** — plain text of the title (HTML and entities removed, one line); when missing, the
@@ -114,9 +114,6 @@ def _resolve_url(raw: RawReport) -> str:
     link = (raw.url or "").strip()
     guid = (raw.guid or "").strip()
     refused: BadURL | None = None
-    if link and link == guid and not _is_web_url(link):
-        # feedparser copies a permalink GUID into the link; "item-42" is not a link.
-        link = ""
     if link:
         try:
             return canonical_url(link, base)

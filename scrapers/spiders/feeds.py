@@ -49,9 +49,15 @@ def entry_to_report(entry: Any, source: Source, feed_url: str, base_url: str, la
     content_html = "\n".join(c.get("value", "") for c in content if c.get("value")) or None
     raw_date, parsed_date = entry_date(entry)
     title_detail = entry.get("title_detail") or {}
+    link = entry.get("link")
+    linked = any(alt.get("href") == link for alt in entry.get("links") or ())
+    if link and not linked and not link.lower().startswith(("http://", "https://")):
+        # No <link>: feedparser copied a permalink GUID into it. An opaque GUID ("item-42") is
+        # not a link; only an absolute URL is taken.
+        link = None
     return RawReport(
         source_id=source.id,
-        url=entry.get("link"),
+        url=link,
         guid=entry.get("id") or None,
         title=entry.get("title"),
         summary_html=entry.get("summary"),
