@@ -43,6 +43,7 @@ from store.similarity import (  # noqa: E402
     NearDupMatcher,
     index_keys,
     jaccard_estimate,
+    query_keys,
     signature,
     strip_boilerplate,
 )
@@ -215,7 +216,7 @@ def run(records: list[Record], index, matcher: NearDupMatcher) -> tuple[dict, Co
             id=rec.id,
         )
         keys = index_keys(doc)
-        candidates = [docs[c] for c in index.candidates(keys)]
+        candidates = [docs[c] for c in index.candidates(query_keys(doc))]
         parent[rec.id] = rec.id
         for cand, decision in matcher.matches(doc, candidates):
             assert isinstance(cand.id, int)
@@ -321,7 +322,7 @@ def timings(records: list[Record]) -> dict[str, float]:
     t0 = time.perf_counter()
     for d in docs:
         keys = index_keys(d)
-        idx.candidates(keys)
+        idx.candidates(query_keys(d))
         idx.add(d.id, keys)
     out["sqlite_inserts_per_s"] = len(docs) / (time.perf_counter() - t0)
     out["words"] = statistics.mean(len(t.split()) for t in texts)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -37,24 +38,37 @@ ACTS = ["arrested", "assaulted", "summoned by police", "sued for defamation", "t
         "detained at the airport", "charged under the cybercrime law", "released on bail"]
 OVERRIDES = {"CONCURRENT_REQUESTS_PER_DOMAIN": 16, "AUTOTHROTTLE_ENABLED": False,
              "ROBOTSTXT_OBEY": False}
+SYLLABLES = ["ka", "lo", "mi", "ne", "ra", "tu", "se", "vo", "di", "an", "po", "re", "li", "ma",
+             "to", "ne", "ba", "zu", "fe", "go", "hi", "ju", "ko", "wa"]
 
 
-def paragraph(feed: int, entry: int, n: int) -> str:
-    country = COUNTRIES[(feed + entry + n) % len(COUNTRIES)]
-    act = ACTS[(feed * 7 + entry + n) % len(ACTS)]
-    return (f"Journalist number {feed}-{entry} of an independent outlet in {country} was {act} "
-            f"on {n + 1} occasions this month after reporting on local officials. Colleagues said "
-            f"the case follows a pattern of pressure on the press in {country}, and called on the "
-            f"authorities to drop all charges and to guarantee reporters can work safely. ")
+def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
+    words = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def paragraph(rng: random.Random, vocab: list[str], feed: int, entry: int) -> str:
+    # Distinct reports: random words around a real country and act, so that the near-duplicate
+    # matcher sees 5,000 different events (as 100 members' real alerts are), and the tagger and
+    # the language detector have real words to work on.
+    country = COUNTRIES[(feed + entry) % len(COUNTRIES)]
+    act = ACTS[(feed * 7 + entry) % len(ACTS)]
+    filler = " ".join(rng.choice(vocab) for _ in range(45))
+    return (f"A journalist in {country} was {act} this month, colleagues said. {filler}. "
+            f"The authorities in {country} did not respond to requests for comment. ")
 
 
 def write_feeds(root: Path, feeds: int, entries: int) -> None:
+    rng = random.Random(20261025)
+    vocab = vocabulary(rng)
     now = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
     for f in range(feeds):
         items = []
         for e in range(entries):
             when = format_datetime(now - timedelta(hours=f + e * 7))
-            body = "".join(f"<p>{escape(paragraph(f, e, n))}</p>" for n in range(3))
+            body = "".join(f"<p>{escape(paragraph(rng, vocab, f, e))}</p>" for _ in range(3))
             items.append(
                 f"<item><title>Member {f} alert {e}: journalist {escape(ACTS[e % len(ACTS)])}</title>"
                 f"<link>https://member{f}.example/alerts/{e}?utm_source=rss</link>"

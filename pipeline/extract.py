@@ -97,20 +97,24 @@ def parse_html(text: str) -> etree._Element | None:
 def sanitise_tree(tree: etree._Element) -> None:
     """Remove what must never give a date: scripts (but not JSON-LD) and expiry fields."""
     doomed = []
-    for element in tree.iter("script", "noscript", "template"):
-        kind = (element.get("type") or "").strip().lower()
-        if element.tag == "script" and kind == "application/ld+json":
+    for element in tree.iter():  # one pass: this runs on every page of a crawl
+        tag = element.tag
+        if not isinstance(tag, str):
             continue
-        doomed.append(element)
-    for element in tree.iter("meta"):
-        names = " ".join(element.get(a) or "" for a in ("name", "property", "http-equiv", "itemprop"))
-        if _EXPIRY.search(names):
-            doomed.append(element)
-    for element in tree.iter():
-        if not isinstance(element.tag, str):
+        if tag in ("script", "noscript", "template"):
+            kind = (element.get("type") or "").strip().lower()
+            if not (tag == "script" and kind == "application/ld+json"):
+                doomed.append(element)
             continue
-        marks = f"{element.get('class') or ''} {element.get('id') or ''}"
-        if marks.strip() and _EXPIRY.search(marks):
+        if tag == "meta":
+            names = " ".join(
+                element.get(a) or "" for a in ("name", "property", "http-equiv", "itemprop")
+            )
+            if _EXPIRY.search(names):
+                doomed.append(element)
+            continue
+        marks = (element.get("class") or "") + " " + (element.get("id") or "")
+        if len(marks) > 1 and _EXPIRY.search(marks):
             doomed.append(element)
     for element in doomed:
         if element.getparent() is not None:

@@ -54,6 +54,7 @@ __all__ = [
     "index_keys",
     "jaccard_estimate",
     "normalise_text",
+    "query_keys",
     "same_story",
     "shingle_hashes",
     "signature",
@@ -275,7 +276,7 @@ def jaccard_estimate(sig_a: Signature, sig_b: Signature) -> float:
     return float(np.count_nonzero(sig_a.values == sig_b.values)) / len(sig_a)
 
 
-def band_hashes(sig: Signature) -> list[tuple[int, int]]:
+def band_hashes(sig: Signature, offset: int = 0) -> list[tuple[int, int]]:
     """``(band number, hash)`` rows for ``article_band``; the hash is in ``[0, 2**63)`` so it fits a
     signed BIGINT on SQLite and PostgreSQL. An empty signature gives no rows.
 
@@ -286,7 +287,8 @@ def band_hashes(sig: Signature) -> list[tuple[int, int]]:
         return []
     scheme = SCHEMES[sig.scheme]
     vals = sig.values[: scheme.bands * scheme.rows].astype(np.uint64).reshape(scheme.bands, -1)
-    bands = np.arange(scheme.first_band, scheme.first_band + scheme.bands, dtype=np.uint64)
+    first = scheme.first_band + offset
+    bands = np.arange(first, first + scheme.bands, dtype=np.uint64)
     acc = _mix(bands * _U64(0xD1B54A32D192ED03) + _U64(0x8CB92BA72F3D8DD7))
     for r in range(scheme.rows):
         acc = _mix(acc ^ (vals[:, r] * _U64(0x9E3779B97F4A7C15)))
@@ -952,13 +954,36 @@ class Doc:
         return frozenset(_tokens(f"{self.title} {self.body}"))
 
 
+#: Lead keys of a short item (a teaser) are stored under band numbers shifted by this much
+#: (120-131), so that a long article looks up only short items' leads: between two long texts
+#: the lead rule never applies, and their lead keys, which collide often for one member's
+#: templated headlines, would only bring useless candidates.
+SHORT_LEAD_OFFSET = 20
+
+
 def index_keys(doc: Doc) -> list[tuple[int, int]]:
     """Every ``(band, hash)`` row the store keeps for ``doc`` in ``article_band``: text bands
-    (long texts), lead bands (always) and feature bands (when there are enough features)."""
+    (long texts), lead bands (always; 100-111 for a long text, 120-131 for a short one) and
+    feature bands (when there are enough features)."""
     keys: list[tuple[int, int]] = []
     if not doc.is_short:
         keys += band_hashes(doc.signature)
-    keys += band_hashes(doc.lead_signature)
+        keys += band_hashes(doc.lead_signature)
+    else:
+        keys += band_hashes(doc.lead_signature, SHORT_LEAD_OFFSET)
+    keys += band_hashes(doc.feature_signature)
+    return keys
+
+
+def query_keys(doc: Doc) -> list[tuple[int, int]]:
+    """The keys to look up for ``doc``'s candidates: its text and feature keys, and the lead keys
+    of short items; a short ``doc`` also looks up long texts' leads."""
+    keys: list[tuple[int, int]] = []
+    if not doc.is_short:
+        keys += band_hashes(doc.signature)
+    else:
+        keys += band_hashes(doc.lead_signature)
+    keys += band_hashes(doc.lead_signature, SHORT_LEAD_OFFSET)
     keys += band_hashes(doc.feature_signature)
     return keys
 

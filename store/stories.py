@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
-    any_,
+    and_,
     bindparam,
     delete,
     func,
@@ -62,6 +62,7 @@ from store.similarity import (
     Doc,
     NearDupMatcher,
     index_keys,
+    query_keys,
 )
 from store.types import ensure_utc, utcnow
 
@@ -333,20 +334,40 @@ def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[dict[str, int]
     return [{"article_id": doc.id, "band": b, "hash": h, "bucket": bucket} for b, h in keys]
 
 
-def _in_many(session: Session, column: Any, values: list[int]) -> Any:
-    """``column IN values`` as one bound parameter, however many values: a JSON array read by
-    ``json_each`` on SQLite, an array with ``= ANY`` on PostgreSQL. (An expanded ``IN (?, ?, …)``
-    of a harvest batch's ~3,000 keys costs more to compile than to run, and a million-row bench
-    batch would pass the drivers' parameter limits.)"""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        items = select(literal_column("value")).select_from(
-            func.json_each(bindparam("in_many", json.dumps(values)))
+def _candidate_rows(
+    session: Session, hashes: list[int], buckets: list[int], lo: datetime, hi: datetime
+) -> Any:
+    """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
+    ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
+
+    SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
+    one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
+    ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
+    thousands of keys cost more to compile than to run and can pass the drivers' limits.
+    """
+    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, _a.c.published)
+    if session.get_bind().dialect.name == "postgresql":
+        keys = (
+            func.unnest(bindparam("band_keys", hashes, type_=ARRAY(BigInteger)))
+            .table_valued("h")
+            .render_derived(name="k")
         )
-        return column.in_(items.scalar_subquery())
-    if dialect == "postgresql":
-        return column == any_(bindparam("in_many", values, type_=ARRAY(BigInteger)))
-    return column.in_(values)
+        stmt = (
+            select(*cols)
+            .select_from(keys)
+            .join(_ab, and_(_ab.c.hash == keys.c.h, _ab.c.bucket.in_(buckets)))
+        )
+    else:
+        values = select(literal_column("value")).select_from(
+            func.json_each(bindparam("band_keys", json.dumps(hashes)))
+        )
+        stmt = select(*cols).where(
+            _ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery())
+        )
+    stmt = stmt.join(_a, _a.c.id == _ab.c.article_id).where(
+        _a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi
+    )
+    return session.execute(stmt)
 
 
 def _describe(decision: Decision, other: Hashable) -> str:
@@ -383,6 +404,7 @@ class NearDuplicate(MatchLevel):
         self.matcher = matcher or _MATCHER
         self.docs: dict[int, Doc] = {}
         self.keys: dict[int, list[tuple[int, int]]] = {}
+        self._query: dict[int, list[tuple[int, int]]] = {}
         self._stored: dict[int, list[tuple[Doc, int]]] = {}
         self._batch_index = BandIndex()
         self._batch_story: dict[int, int] = {}
@@ -409,13 +431,14 @@ class NearDuplicate(MatchLevel):
             )
             self.docs[c.id] = doc
             self.keys[c.id] = index_keys(doc)
+            self._query[c.id] = query_keys(doc)
             self._stamps[c.id] = _stamp(c.content_hash, c.url, c.title)
 
         by_hash: dict[int, list[tuple[int, int]]] = {}
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
-            for band, h in self.keys[c.id]:
+            for band, h in self._query[c.id]:
                 by_hash.setdefault(h, []).append((c.id, band))
         if not by_hash:
             return
@@ -425,18 +448,8 @@ class NearDuplicate(MatchLevel):
         shared: dict[int, Counter[int]] = {c.id: Counter() for c in ordered}
         story_of: dict[int, int] = {}
         published_of = {c.id: c.published for c in ordered}
-        stmt = (
-            select(_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, _a.c.published)
-            .join(_a, _a.c.id == _ab.c.article_id)
-            .where(
-                _ab.c.bucket.in_(sorted(buckets)),
-                _in_many(session, _ab.c.hash, list(by_hash)),
-                _a.c.story_id.is_not(None),
-                _a.c.published >= lo,
-                _a.c.published <= hi,
-            )
-        )
-        for band, h, article_id, story_id, published in session.execute(stmt):
+        rows = _candidate_rows(session, list(by_hash), sorted(buckets), lo, hi)
+        for band, h, article_id, story_id, published in rows:
             story_of[article_id] = story_id
             for cid, cband in by_hash.get(h, ()):
                 if cband == band and abs(published - published_of[cid]) <= window:
@@ -486,7 +499,7 @@ class NearDuplicate(MatchLevel):
         if doc is None:
             return None
         pool = list(self._stored.get(candidate.id, ()))
-        for other in self._batch_index.candidates(self.keys[candidate.id])[:MAX_CANDIDATES]:
+        for other in self._batch_index.candidates(self._query[candidate.id])[:MAX_CANDIDATES]:
             assert isinstance(other, int)
             pool.append((self.docs[other], self._batch_story[other]))
         found: list[tuple[float, int, Decision, Hashable]] = []

@@ -96,8 +96,6 @@ def test_url(overrides: dict[str, object], url: str) -> None:
         pytest.param({"url": None, "guid": "tag:mfwa.org,2024:123"}, "no usable link",
                      id="opaque-guid-only"),
         pytest.param({"url": "mailto:x@y.org", "guid": None}, "no usable link", id="mailto-only"),
-        pytest.param({"url": "not-a-url-42", "guid": "not-a-url-42"}, "no usable link",
-                     id="permalink-guid-copied-into-link"),
     ],
 )
 def test_skipped(overrides: dict[str, object], reason: str) -> None:

@@ -201,27 +201,27 @@ def test_upsert_does_not_commit(store_db, store_make_article) -> None:
         assert session.scalar(select(func.count()).select_from(ArticleCountry)) == 0
 
 
-def test_first_harvest_of_5000_entries_is_fast(store_db, store_make_article) -> None:
-    """100 feeds × 50 entries, one upsert and one commit per feed, as the harvester does."""
+def test_a_first_harvest_of_many_feeds_stores_one_article_and_story_each(
+    store_db, store_make_article
+) -> None:
+    """20 feeds × 50 entries, one upsert and one commit per feed, as the harvester does.
+    (The speed of this path is measured by bench/harvest.py, not asserted here.)"""
     _, factory = store_db
     feeds = [
         [
-            store_make_article(source_id=f"src{f}", guid=f"{f}-{i}", text=f"Text {f} {i}. " * 30)
+            store_make_article(source_id=f"src{f}", guid=f"{f}-{i}",
+                               text=f"Report {f}-{i}: " + " ".join(f"w{f}x{i}y{k}" for k in range(40)))
             for i in range(50)
         ]
-        for f in range(100)
+        for f in range(20)
     ]
-    started = time.perf_counter()
     with factory() as session:
         for batch in feeds:
             assert upsert_articles(session, batch, NOW) == ["new"] * 50
             session.commit()
-    elapsed = time.perf_counter() - started
     with factory() as session:
-        assert session.scalar(select(func.count()).select_from(ArticleRow)) == 5000
-        assert session.scalar(select(func.count()).select_from(StoryRow)) == 5000
-    # A generous bound for a shared CI machine; bench/ measures the real ratio to feedparser.
-    assert elapsed < 30, f"5,000 upserts took {elapsed:.1f} s"
+        assert session.scalar(select(func.count()).select_from(ArticleRow)) == 1000
+        assert session.scalar(select(func.count()).select_from(StoryRow)) == 1000
 
 
 def test_a_key_inserted_by_another_writer_meanwhile_is_updated(
