@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, metavar="ID", help="harvest only these source ids")
     p.add_argument("--ignore-backoff", action="store_true", help="also fetch feeds in backoff")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--log-format", choices=["auto", "text", "json"], default="auto",
+                   help="stderr log: a progress line on a terminal, else plain lines (auto); "
+                   "json: one JSON object per line, for log shippers")
     p.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                    help="override a Scrapy setting for this run (e.g. DOWNLOAD_TIMEOUT=10)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's own log")
@@ -87,8 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("retag", parents=[common], help="re-tag stored articles after the data files change")
 
     p = sub.add_parser("sources", parents=[common], help="list, check, per-source health")
-    p.add_argument("action", choices=["list", "check", "status"])
+    p.add_argument("action", choices=["list", "check", "status", "enable"])
+    p.add_argument("url", nargs="*", help="with enable: the feed URL(s) marked gone to poll again")
     p.add_argument("--sources", type=Path, default=Path("sources.toml"), metavar="FILE")
+    p.add_argument("--json", action="store_true", help="with status: one JSON array")
 
     p = sub.add_parser("db", parents=[common], help="database administration")
     p.add_argument("action", choices=["upgrade"])
@@ -166,8 +171,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     log = logging.getLogger("roundup")
     log.setLevel(logging.INFO)
     log.propagate = False
-    if not args.json:
-        log.addHandler(progress_handler(feeds))
+    log.addHandler(progress_handler(feeds, args.log_format))
     overrides = {}
     for pair in args.set:
         name, sep, value = pair.partition("=")
@@ -356,27 +360,70 @@ def cmd_sources(args: argparse.Namespace) -> int:
             print(f"invalid: {e}", file=sys.stderr)
         return EXIT_USAGE if errors else EXIT_OK
     from store.db import open_db
-    from store.queries import source_health
 
     _, Session = open_db(args.db)
+    if args.action == "enable":
+        from store.fetchstate import reenable
+
+        if not args.url:
+            raise UsageError("sources enable takes the feed URL(s) to poll again")
+        with Session.begin() as session:
+            done = [url for url in args.url if reenable(session, url)]
+        for url in args.url:
+            print(f"{url}: {'will be polled again' if url in done else 'no fetch state for this URL'}")
+        return EXIT_OK if len(done) == len(args.url) else EXIT_FAILED
+    from store.health import rhythms
+    from store.queries import source_health
+
     with Session() as session:
         rows = source_health(session)
+        rhythm = rhythms(session)
+    if args.json:
+        print(json.dumps([_health_json(row, rhythm.get(row.source_id)) for row in rows],
+                         ensure_ascii=False, default=str))
+        return EXIT_OK
     for row in rows:
-        print(_health_line(row))
+        print(_health_text(row, rhythm.get(row.source_id)))
     return EXIT_OK
 
 
-def _health_line(row: Any) -> str:
-    def fmt(value: Any) -> str:
-        return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "-")
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value is not None else "never"
 
-    data = row if isinstance(row, dict) else vars(row)
-    parts = [f"{data.get('source_id', '?'):24}"]
-    parts.append(f"last success {fmt(data.get('last_success'))}")
-    parts.append(f"failures {data.get('consecutive_failures', 0)}")
-    if data.get("last_error"):
-        parts.append(f"last error {data.get('last_error')}")
-    return "  ".join(parts)
+
+def _health_json(row: Any, rhythm: Any) -> dict[str, Any]:
+    data = {k: v for k, v in vars(row).items() if k != "feeds"}
+    data["feeds"] = [vars(f) for f in row.feeds]
+    data["silent"] = bool(rhythm and rhythm.silent)
+    data["rhythm"] = rhythm.describe() if rhythm else None
+    return data
+
+
+def _health_text(row: Any, rhythm: Any) -> str:
+    flags = []
+    if not row.enabled:
+        flags.append("disabled")
+    if row.consecutive_failures:
+        flags.append(f"FAILING x{row.consecutive_failures}")
+    if row.gone:
+        flags.append(f"{row.gone} feed(s) GONE")
+    if rhythm and rhythm.silent:
+        flags.append("SILENT")
+    months = ", ".join(f"{m}: {n}" for m, n in sorted(row.articles_per_month.items())[-6:])
+    lines = [f"{row.source_id}  {row.name}" + (f"  [{', '.join(flags)}]" if flags else ""),
+             f"    last success {_when(row.last_success)}; failures {row.consecutive_failures}; "
+             f"{row.article_count} article(s); last published {_when(row.last_published)}"]
+    if rhythm:
+        lines.append(f"    {rhythm.describe()}")
+    if months:
+        lines.append(f"    per month: {months}")
+    if row.last_error:
+        lines.append(f"    last error: {row.last_error}")
+    for feed in row.feeds:
+        if feed.gone or feed.consecutive_failures:
+            state = "gone (410)" if feed.gone else f"next attempt {_when(feed.next_attempt)}"
+            lines.append(f"    {feed.url}: {state}")
+    return "\n".join(lines)
 
 
 def cmd_db(args: argparse.Namespace) -> int:

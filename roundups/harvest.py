@@ -202,13 +202,28 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     return summary_from_stats(stats, ids, seconds, invalid=bool(errors))
 
 
-def progress_handler(total_feeds: int) -> logging.Handler:
-    """A terminal gets one rewritten status line; cron gets plain log lines."""
-    if sys.stderr.isatty():
+def progress_handler(total_feeds: int, style: str = "auto") -> logging.Handler:
+    """A terminal gets one rewritten status line; cron gets plain log lines; ``json`` gets one
+    JSON object per line (time, level, message)."""
+    if style == "auto" and sys.stderr.isatty():
         return _TTYProgress(total_feeds)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(_JSONFormatter() if style == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     return handler
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import UTC, datetime
+
+        return json.dumps({
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }, ensure_ascii=False)
 
 
 class _TTYProgress(logging.Handler):

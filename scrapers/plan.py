@@ -70,7 +70,7 @@ class HarvestPlan:
                 if state.gone:
                     yield source, url, FetchOutcome(
                         source_id=source.id, url=url, status="skipped",
-                        error="gone (HTTP 410); `roundup sources enable` to poll it again",
+                        error="gone (HTTP 410); `roundup sources enable URL` polls it again",
                     )
                     continue
                 if not self.ignore_backoff and not is_due(state, now):

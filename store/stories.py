@@ -32,12 +32,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
-    and_,
     bindparam,
     delete,
     func,
     literal_column,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -352,11 +352,21 @@ def _candidate_rows(
             .table_valued("h")
             .render_derived(name="k")
         )
+        # LATERAL: one index probe per key, whatever the (possibly missing) statistics say.
+        probe = (
+            select(_ab.c.band, _ab.c.hash, _ab.c.article_id)
+            .where(_ab.c.hash == keys.c.h, _ab.c.bucket.in_(buckets))
+            .lateral("ab")
+        )
+        cols = (probe.c.band, probe.c.hash, probe.c.article_id, _a.c.story_id, _a.c.published)
         stmt = (
             select(*cols)
             .select_from(keys)
-            .join(_ab, and_(_ab.c.hash == keys.c.h, _ab.c.bucket.in_(buckets)))
+            .join(probe, true())
+            .join(_a, _a.c.id == probe.c.article_id)
+            .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
         )
+        return session.execute(stmt)
     else:
         values = select(literal_column("value")).select_from(
             func.json_each(bindparam("band_keys", json.dumps(hashes)))
