@@ -294,6 +294,49 @@ def ensure_schema(engine: Engine) -> None:
     upgrade(engine)
 
 
+def _create_sqlite_atomically(url: str | URL | None, **engine_kwargs: Any) -> None:
+    """Build a new SQLite database beside its path, then rename it into place.
+
+    SQLite runs Alembic's DDL outside a transaction, so a process killed during the first
+    migration would leave a half-built schema that the next run could not migrate. Built under
+    another name and renamed (atomic on POSIX), the database either does not exist yet or is
+    complete. A file lock keeps two first runs from building it at once.
+    """
+    import fcntl
+    import os
+    from pathlib import Path
+
+    parsed = normalise_url(url if url is not None else default_db_url())
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    if path.exists() and path.stat().st_size > 0:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".init.lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists() and path.stat().st_size > 0:
+            return  # another process built it while this one waited
+        building = path.with_name(f"{path.name}.building-{os.getpid()}")
+        for stale in [*path.parent.glob(path.name + ".building-*"),
+                      path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]:
+            stale.unlink(missing_ok=True)
+        engine = make_engine(parsed.set(database=str(building)), **engine_kwargs)
+        try:
+            ensure_schema(engine)
+            with engine.connect() as conn:  # fold the WAL into the file before renaming it
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            engine.dispose()
+        for suffix in ("-wal", "-shm"):
+            building.with_name(building.name + suffix).unlink(missing_ok=True)
+        os.replace(building, path)
+        # Waiters hold the old inode and re-check the database under the lock; newcomers see
+        # the database and never take the lock.
+        lock_path.unlink(missing_ok=True)
+
+
 def open_db(
     url: str | URL | None = None, *, migrate: bool = True, **engine_kwargs: Any
 ) -> tuple[Engine, sessionmaker[Session]]:
@@ -302,6 +345,8 @@ def open_db(
     Raises :class:`DatabaseUnavailable` when the database cannot be reached after the retries,
     :class:`MigrationError` when the schema cannot be migrated.
     """
+    if migrate:
+        _create_sqlite_atomically(url, **engine_kwargs)
     engine = make_engine(url, **engine_kwargs)
     try:
         if migrate:

@@ -32,12 +32,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
+    Integer,
+    and_,
     bindparam,
     delete,
     func,
     literal_column,
     select,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -347,23 +348,22 @@ def _candidate_rows(
     """
     cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, _a.c.published)
     if session.get_bind().dialect.name == "postgresql":
+        # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
+        # planner otherwise scans whole buckets for "bucket IN (…) AND hash = …".
+        pairs = [(b, h) for b in buckets for h in hashes]
         keys = (
-            func.unnest(bindparam("band_keys", hashes, type_=ARRAY(BigInteger)))
-            .table_valued("h")
+            func.unnest(
+                bindparam("key_buckets", [b for b, _ in pairs], type_=ARRAY(Integer)),
+                bindparam("key_hashes", [h for _, h in pairs], type_=ARRAY(BigInteger)),
+            )
+            .table_valued("b", "h")
             .render_derived(name="k")
         )
-        # LATERAL: one index probe per key, whatever the (possibly missing) statistics say.
-        probe = (
-            select(_ab.c.band, _ab.c.hash, _ab.c.article_id)
-            .where(_ab.c.hash == keys.c.h, _ab.c.bucket.in_(buckets))
-            .lateral("ab")
-        )
-        cols = (probe.c.band, probe.c.hash, probe.c.article_id, _a.c.story_id, _a.c.published)
         stmt = (
             select(*cols)
             .select_from(keys)
-            .join(probe, true())
-            .join(_a, _a.c.id == probe.c.article_id)
+            .join(_ab, and_(_ab.c.bucket == keys.c.b, _ab.c.hash == keys.c.h))
+            .join(_a, _a.c.id == _ab.c.article_id)
             .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
         )
         return session.execute(stmt)

@@ -27,6 +27,12 @@ def db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'roundup.db'}"
 
 
+@pytest.fixture
+def any_db(store_url: str) -> str:
+    """The same test on SQLite and on a fresh schema of the local PostgreSQL."""
+    return store_url
+
+
 def articles(db: str, source: str | None = None) -> list:
     sql = "SELECT id, source_id, guid, url, title, text, date_flag, published, story_id FROM article"
     if source:
@@ -34,23 +40,23 @@ def articles(db: str, source: str | None = None) -> list:
     return rows(db, sql + " ORDER BY id")
 
 
-def test_harvest_stores_every_entry_and_a_second_run_adds_nothing(server, db, tmp_path):
+def test_harvest_stores_every_entry_and_a_second_run_adds_nothing(server, any_db, tmp_path):
     server.route("/a.xml", Reply(body=rss([item(1), item(2), item(3)]), headers=RSS))
     server.route("/b.xml", Reply(body=rss([item(4), item(5)]), headers=RSS))
     reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/a.xml")]),
                                               Source("bb", [server.url("/b.xml")])])
-    first = harvest(db, reg)
+    first = harvest(any_db, reg)
     assert first.code == 0, first.stderr
     assert "3 new" in first.line("aa") and "2 new" in first.line("bb")
-    assert len(articles(db)) == 5
-    second = harvest(db, reg)
+    assert len(articles(any_db)) == 5
+    second = harvest(any_db, reg)
     assert second.code == 0, second.stderr
     assert "0 new, 0 updated, 3 unchanged" in second.line("aa")
-    assert len(articles(db)) == 5
-    assert len(rows(db, "SELECT id FROM story")) == 5
+    assert len(articles(any_db)) == 5
+    assert len(rows(any_db, "SELECT id FROM story")) == 5
 
 
-def test_conditional_get_sends_validators_and_304_parses_nothing(server, db, tmp_path):
+def test_conditional_get_sends_validators_and_304_parses_nothing(server, any_db, tmp_path):
     body = rss([item(1), item(2)])
 
     def feed(headers: dict[str, str]) -> Reply:
@@ -61,17 +67,17 @@ def test_conditional_get_sends_validators_and_304_parses_nothing(server, db, tmp
 
     server.route("/f.xml", feed)
     reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/f.xml")])])
-    assert harvest(db, reg).code == 0
-    state = rows(db, "SELECT etag, last_modified FROM fetch_state")
+    assert harvest(any_db, reg).code == 0
+    state = rows(any_db, "SELECT etag, last_modified FROM fetch_state")
     assert state == [('"v1"', "Mon, 01 Dec 2025 10:00:00 GMT")]
-    second = harvest(db, reg)
+    second = harvest(any_db, reg)
     assert second.code == 0, second.stderr
     sent = server.hits("/f.xml")[-1]
     assert sent["if-none-match"] == '"v1"'
     assert sent["if-modified-since"] == "Mon, 01 Dec 2025 10:00:00 GMT"
     assert "not modified" in second.line("aa") and "0 unchanged" in second.line("aa")
-    assert rows(db, "SELECT etag FROM fetch_state") == [('"v1"',)]
-    assert len(articles(db)) == 2
+    assert rows(any_db, "SELECT etag FROM fetch_state") == [('"v1"',)]
+    assert len(articles(any_db)) == 2
 
 
 def test_html_where_a_feed_was_expected_is_an_error_and_stores_nothing(server, db, tmp_path):
@@ -149,40 +155,40 @@ def test_duplicate_guids_within_a_feed_make_one_article(server, db, tmp_path):
     assert sorted(a.guid for a in articles(db)) == ["member-alert-1", "member-alert-2"]
 
 
-def test_failing_and_stalling_sources_do_not_stop_the_others(server, db, tmp_path):
+def test_failing_and_stalling_sources_do_not_stop_the_others(server, any_db, tmp_path):
     server.route("/500.xml", Reply(500, b"oops"))
     server.route("/slow.xml", Reply(body=rss([item(9)]), headers=RSS, stall=8))
     server.route("/ok.xml", Reply(body=rss([item(1), item(2)]), headers=RSS))
     reg = write_registry(tmp_path / "s.toml", [Source("err", [server.url("/500.xml")]),
                                               Source("slow", [server.url("/slow.xml")]),
                                               Source("ok", [server.url("/ok.xml")])])
-    run = harvest(db, reg)
+    run = harvest(any_db, reg)
     assert run.code == 1
     assert "FAILED" in run.line("err") and "HTTP 500" in run.stdout
     assert "FAILED" in run.line("slow") and "timed out" in run.stdout.lower()
     assert "2 new" in run.line("ok")
     assert len(server.hits("/500.xml")) == 2  # RETRY_TIMES=1: one retry, then reported
-    states = dict(rows(db, "SELECT source_id, consecutive_failures FROM fetch_state"))
+    states = dict(rows(any_db, "SELECT source_id, consecutive_failures FROM fetch_state"))
     assert states == {"err": 1, "slow": 1, "ok": 0}
-    assert articles(db, "slow") == [] and len(articles(db, "ok")) == 2
+    assert articles(any_db, "slow") == [] and len(articles(any_db, "ok")) == 2
 
 
-def test_title_edited_upstream_updates_in_place(server, db, tmp_path):
+def test_title_edited_upstream_updates_in_place(server, any_db, tmp_path):
     first_body = rss([item(1), item(2)])
     edited = rss([item(1, title="Journalist 1 released after three days in detention"), item(2)])
     bodies = [first_body]
     server.route("/e.xml", lambda _h: Reply(body=bodies[-1], headers=RSS))
     reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/e.xml")])])
-    assert harvest(db, reg).code == 0
-    before = {a.guid: a for a in articles(db)}
+    assert harvest(any_db, reg).code == 0
+    before = {a.guid: a for a in articles(any_db)}
     bodies.append(edited)
-    run = harvest(db, reg)
+    run = harvest(any_db, reg)
     assert "0 new, 1 updated, 1 unchanged" in run.line("aa")
-    after = {a.guid: a for a in articles(db)}
+    after = {a.guid: a for a in articles(any_db)}
     assert after["member-alert-1"].id == before["member-alert-1"].id
     assert after["member-alert-1"].title == "Journalist 1 released after three days in detention"
     assert after["member-alert-1"].story_id == before["member-alert-1"].story_id
-    assert len(rows(db, "SELECT id FROM story")) == 2
+    assert len(rows(any_db, "SELECT id FROM story")) == 2
 
 
 def test_source_not_marked_local_is_never_connected_to_on_loopback(server, db, tmp_path):
@@ -217,3 +223,16 @@ def test_a_second_run_while_one_holds_the_lock_exits_3(server, db, tmp_path):
     assert "another harvest" in run.stderr
     assert server.hits("/a.xml") == []
     assert harvest(db, reg).code == 0  # the lock is gone with its holder
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_postgresql_runs_take_an_advisory_lock(server, store_url, tmp_path):
+    from roundups.locking import harvest_lock
+
+    server.route("/a.xml", Reply(body=rss([item(1)]), headers=RSS))
+    reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/a.xml")])])
+    with harvest_lock(store_url):
+        run = harvest(store_url, reg)
+    assert run.code == 3 and "advisory lock" in run.stderr
+    assert server.hits("/a.xml") == []
+    assert harvest(store_url, reg).code == 0
