@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, metavar="ID", help="harvest only these source ids")
     p.add_argument("--ignore-backoff", action="store_true", help="also fetch feeds in backoff")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--distributed", default=None, metavar="REDIS_URL",
+                   help="share one crawl between workers through Redis (scrapy-redis); "
+                   "use with a PostgreSQL --db")
+    p.add_argument("--run-id", default=None,
+                   help="with --distributed: the id every worker of one run shares "
+                   "(default: the current UTC hour, e.g. 2026112514)")
     p.add_argument("--log-format", choices=["auto", "text", "json"], default="auto",
                    help="stderr log: a progress line on a terminal, else plain lines (auto); "
                    "json: one JSON object per line, for log shippers")
@@ -82,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stories", parents=[common], help="list stories with their sources")
     p.add_argument("--region", default=None)
     p.add_argument("--month", default=None, metavar="YYYY-MM")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+    p = sub.add_parser("story", parents=[common],
+                       help="one story: its articles and why each was grouped with the others")
+    p.add_argument("id", type=int, metavar="ID")
     p.add_argument("--format", choices=["text", "json"], default="text")
 
     p = sub.add_parser("tag", parents=[common], help="tag JSON lines {title, text} from stdin")
@@ -178,9 +189,23 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise UsageError(f"--set takes NAME=VALUE, got {pair!r}")
         overrides[name.strip()] = value
-    with harvest_lock(args.db):
+    if args.distributed:
+        from datetime import UTC, datetime
+
+        from sqlalchemy.engine import make_url
+
+        if make_url(args.db).get_backend_name() == "sqlite":
+            raise UsageError("--distributed needs a database every worker reaches: a PostgreSQL --db")
+        run_id = args.run_id or datetime.now(UTC).strftime("%Y%m%d%H")
+        # Workers of one run share the crawl on purpose: no run lock, the Redis duplicate filter
+        # keeps them from fetching a URL twice.
         summary = run_harvest(args.db, args.sources, only=args.only, overrides=overrides,
-                              ignore_backoff=args.ignore_backoff, verbose=args.verbose)
+                              ignore_backoff=args.ignore_backoff, verbose=args.verbose,
+                              distributed=args.distributed, run_id=run_id)
+    else:
+        with harvest_lock(args.db):
+            summary = run_harvest(args.db, args.sources, only=args.only, overrides=overrides,
+                                  ignore_backoff=args.ignore_backoff, verbose=args.verbose)
     if args.json:
         print(json.dumps(summary.as_dict(), ensure_ascii=False))
     else:
@@ -296,6 +321,50 @@ def cmd_stories(args: argparse.Namespace) -> int:
               f"({len({x.source for x in s.sources})} source(s)) {s.headline}")
         for src in s.sources:
             print(f"      {src.source}: {src.url}")
+    return EXIT_OK
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    from store.db import open_db
+    from store.queries import story_detail
+
+    _, Session = open_db(args.db)
+    with Session() as session:
+        view = story_detail(session, args.id)
+    if view is None:
+        print(f"roundup story: no story with id {args.id}", file=sys.stderr)
+        return EXIT_FAILED
+    def when(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    if args.format == "json":
+        print(json.dumps({
+            "id": view.id, "headline": view.headline, "summary": view.summary,
+            "countries": view.countries, "topics": view.topics, "published": when(view.published),
+            "region": view.region, "kind": view.kind, "source_count": view.source_count,
+            "representative": view.representative_id, "signatories": view.signatories,
+            "articles": [
+                {"id": a.id, "source": a.source_id, "source_name": a.source_name, "url": a.url,
+                 "title": a.title, "published": when(a.published), "language": a.language,
+                 "kind": a.kind, "why": a.match_reason}
+                for a in view.articles
+            ],
+        }, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    day = f"{view.published:%Y-%m-%d}" if view.published else "????-??-??"
+    print(f"[{view.id}] {day} {view.region or '-'} {','.join(view.countries) or '-'} "
+          f"{view.kind}: {view.headline}")
+    print(f"  {len(view.articles)} article(s) from {view.source_count} source(s); topics: "
+          f"{', '.join(view.topics) or '-'}")
+    if view.signatories:
+        names = [f"{s['name']} ({s['source_id']})" if s.get("source_id") else s["name"]
+                 for s in view.signatories]
+        print("  signatories: " + "; ".join(names))
+    for a in view.articles:
+        mark = "*" if a.id == view.representative_id else " "
+        print(f" {mark}#{a.id} {a.published:%Y-%m-%d} {a.source_id} [{a.language or '?'}] {a.title}")
+        print(f"      {a.url}")
+        print(f"      why: {a.match_reason or 'not recorded (stored before near-duplicate grouping)'}")
     return EXIT_OK
 
 
@@ -447,6 +516,7 @@ COMMANDS = {
     "curate": cmd_curate,
     "serve": cmd_serve,
     "stories": cmd_stories,
+    "story": cmd_story,
     "tag": cmd_tag,
     "retag": cmd_retag,
     "sources": cmd_sources,

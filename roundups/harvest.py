@@ -164,9 +164,42 @@ def merge_stats(all_stats: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def distributed_settings(redis_url: str, run_id: str) -> dict[str, Any]:
+    """scrapy-redis: one request queue and one duplicate filter in Redis, shared by every worker
+    started with the same run id, so each URL is fetched once whichever worker pops it.
+
+    The keys are namespaced by run id and persist after a worker closes (a worker that finishes
+    first must not flush the queue the others still read); they expire a day later.
+    """
+    prefix = f"roundup:{run_id}:%(spider)s"
+    return {
+        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.FifoQueue",
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter",
+        "SCHEDULER_PERSIST": True,
+        "REDIS_URL": redis_url,
+        "ROUNDUP_DISTRIBUTED": True,
+        "ROUNDUP_RUN_ID": run_id,
+    }
+
+
+def expire_run_keys(redis_url: str, run_id: str, seconds: int = 86400) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"roundup:{run_id}:*"):
+            client.expire(key, seconds)
+    finally:
+        client.close()
+
+
 def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None = None,
                 ignore_backoff: bool = False, verbose: bool = False,
-                overrides: dict[str, Any] | None = None) -> HarvestSummary:
+                overrides: dict[str, Any] | None = None, distributed: str | None = None,
+                run_id: str | None = None) -> HarvestSummary:
     """Crawl every due feed, listing and sitemap of the registry into the store; return the
     per-source summary."""
     from scrapy.crawler import CrawlerProcess
@@ -183,6 +216,10 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
         if unknown:
             raise ConfigError(f"{sources_file}: no source with id {', '.join(unknown)}")
     open_db(db_url)  # migrate before the crawl starts, so a schema problem stops the run early
+    if distributed:
+        if not run_id:
+            raise ConfigError("a distributed harvest needs a run id shared by its workers")
+        overrides = {**distributed_settings(distributed, run_id), **(overrides or {})}
     settings = crawler_settings(db_url, sources_file, only=only, ignore_backoff=ignore_backoff,
                                 verbose=verbose, overrides=overrides)
     settings.set("LOG_INSTALL_ROOT_HANDLER", verbose, priority="cmdline")
@@ -197,6 +234,8 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
         process.crawl(crawler, only=list(only or []))
     process.start()
     seconds = time.monotonic() - started
+    if distributed and run_id:
+        expire_run_keys(distributed, run_id)
     ids = [s.id for s in sources if s.enabled and (not only or s.id in only)]
     stats = merge_stats([c.stats.get_stats() for c in crawlers if c.stats])
     return summary_from_stats(stats, ids, seconds, invalid=bool(errors))

@@ -28,6 +28,10 @@ ROUNDUP_IGNORE_BACKOFF = False
 ROUNDUP_LISTING_MAX_PAGES = 5
 # Seconds one source may take in a run (0: no limit); later requests wait for the next run.
 ROUNDUP_SOURCE_DEADLINE = 600.0
+# Distributed runs (`roundup harvest --distributed redis://…`) set these with scrapy-redis's
+# scheduler settings; see docs/distributed.md.
+ROUNDUP_DISTRIBUTED = False
+ROUNDUP_RUN_ID = ""
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
 

@@ -28,6 +28,9 @@ class ArticleRef(NamedTuple):
     title: str
     published: datetime
     language: str | None
+    id: int = 0
+    match_reason: str | None = None  # why it joined the story (store.stories)
+    kind: str | None = None
 
 
 @dataclass
@@ -44,6 +47,9 @@ class StoryView:
     kind: str
     source_count: int
     articles: list[ArticleRef] = field(default_factory=list)
+    # Joint statements: [{"name", "source_id"}] (source_id None for non-members).
+    signatories: list[dict[str, Any]] = field(default_factory=list)
+    representative_id: int | None = None
 
 
 _Rep = aliased(ArticleRow, name="rep")
@@ -58,6 +64,8 @@ def _story_select() -> Any:
         StoryRow.region,
         StoryRow.kind,
         StoryRow.source_count,
+        StoryRow.signatories,
+        StoryRow.representative_article_id,
         _Rep.title,
         _Rep.summary,
     ).outerjoin(_Rep, _Rep.id == StoryRow.representative_article_id)
@@ -75,6 +83,8 @@ def _views(session: Session, story_rows: Sequence[Any]) -> list[StoryView]:
             region=row.region,
             kind=row.kind,
             source_count=row.source_count,
+            signatories=list(row.signatories or []),
+            representative_id=row.representative_article_id,
         )
         for row in story_rows
     }
@@ -88,6 +98,9 @@ def _views(session: Session, story_rows: Sequence[Any]) -> list[StoryView]:
                 ArticleRow.title,
                 ArticleRow.published,
                 ArticleRow.language,
+                ArticleRow.id,
+                ArticleRow.match_reason,
+                ArticleRow.kind,
             )
             .join(SourceRow, SourceRow.id == ArticleRow.source_id)
             .where(ArticleRow.story_id.in_(part))
@@ -95,7 +108,17 @@ def _views(session: Session, story_rows: Sequence[Any]) -> list[StoryView]:
         )
         for row in session.execute(stmt):
             views[row.story_id].articles.append(
-                ArticleRef(row.source_id, row.name, row.url, row.title, row.published, row.language)
+                ArticleRef(
+                    row.source_id,
+                    row.name,
+                    row.url,
+                    row.title,
+                    row.published,
+                    row.language,
+                    row.id,
+                    row.match_reason,
+                    row.kind,
+                )
             )
     return list(views.values())
 

@@ -110,7 +110,8 @@ def test_stories_in_region_and_month(harvested) -> None:
     assert len(africa_jan) == 1
     (story,) = africa_jan
     assert story.headline == "Journalists detained in Accra"
-    assert story.source_count == 2 and story.region == "africa" and story.kind == "report"
+    # kind is classify_kind's (store.signatories): a short single-incident text is an alert.
+    assert story.source_count == 2 and story.region == "africa" and story.kind == "alert"
     assert story.published == datetime(2024, 1, 31, 23, 0, tzinfo=UTC)
     assert [(a.source_id, a.source_name, a.language) for a in story.articles] == [
         ("mfwa", "Media Foundation for West Africa", "en"),

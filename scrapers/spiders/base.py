@@ -75,7 +75,10 @@ class RoundupSpider(scrapy.Spider):
         meta.update({SOURCE_META: source.id, URL_META: url, ALLOW_LOCAL_META: source.allow_local})
         if source.crawl_delay is not None:
             meta["download_slot"] = f"{source.id}"
-        return scrapy.Request(url, meta=meta, dont_filter=True, **kwargs)
+        # Locally each request is wanted even if another source lists the same URL; in a
+        # distributed run the shared duplicate filter is what makes each URL fetched once.
+        distributed = self.settings.getbool("ROUNDUP_DISTRIBUTED")
+        return scrapy.Request(url, meta=meta, dont_filter=not distributed, **kwargs)
 
     def fetch_failed(self, failure: Failure) -> Iterator[FetchOutcome]:
         request = failure.request  # type: ignore[attr-defined]
