@@ -307,9 +307,12 @@ def cmd_stories(args: argparse.Namespace) -> int:
         start, end = period.start, period.end
     else:
         start, end = datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC)
-    _, Session = open_db(args.db)
-    with Session() as session:
-        views = stories_in(session, region=region, start=start, end=end)
+    engine, Session = open_db(args.db)
+    try:
+        with Session() as session:
+            views = stories_in(session, region=region, start=start, end=end)
+    finally:
+        engine.dispose()
     stories = [to_draft_story(v) for v in views]
     if args.format == "json":
         print(json.dumps({"stories": [{**s.as_json(), "region": s.region} for s in stories]},
@@ -328,12 +331,16 @@ def cmd_story(args: argparse.Namespace) -> int:
     from store.db import open_db
     from store.queries import story_detail
 
-    _, Session = open_db(args.db)
-    with Session() as session:
-        view = story_detail(session, args.id)
+    engine, Session = open_db(args.db)
+    try:
+        with Session() as session:
+            view = story_detail(session, args.id)
+    finally:
+        engine.dispose()
     if view is None:
         print(f"roundup story: no story with id {args.id}", file=sys.stderr)
         return EXIT_FAILED
+
     def when(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 

@@ -53,11 +53,12 @@ def harvest_lock(db_url: str) -> Iterator[object]:
 def _pg_lock(db_url: str) -> Iterator[str]:
     from sqlalchemy import text
 
-    from store.db import make_engine
+    from store.db import describe, make_engine, with_retries
 
     engine = make_engine(db_url)
     try:
-        with engine.connect() as conn:
+        conn = with_retries(engine.connect, f"taking the harvest lock on {describe(engine)}")
+        with conn:
             key = conn.execute(text(PG_LOCK_KEY_SQL)).scalar()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             if not got:

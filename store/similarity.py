@@ -847,6 +847,8 @@ def _strip_tracking(url: str) -> str:
 
 LEAD_WORDS = 60
 SHORT_WORDS = 60
+#: A teaser needs this many content words (title and lead) before the lead rule trusts it.
+MIN_LEAD_WORDS = 4
 
 
 @dataclass(eq=False)
@@ -921,7 +923,10 @@ class Doc:
     @cached_property
     def lead_words(self) -> frozenset[str]:
         lead = " ".join(self.body.split()[:LEAD_WORDS])
-        return frozenset(_content_words(f"{self.title} {lead}"))
+        text = f"{self.title} {lead}"
+        if "http" in text or "www." in text:  # a link's host and path words are not the story's
+            text = _URL.sub(" ", text)
+        return frozenset(_content_words(text))
 
     @cached_property
     def lead_signature(self) -> Signature:
@@ -1122,8 +1127,8 @@ class NearDupMatcher:
     ) -> Decision:
         short, other = (a, b) if a.word_count <= b.word_count else (b, a)
         words = short.lead_words
-        if not words:
-            return Decision(False, "empty teaser", 0.0, "lead")
+        if len(words) < MIN_LEAD_WORDS:
+            return Decision(False, f"teaser of {len(words)} content words", 0.0, "lead")
         found = len(words & other.lead_words) / len(words)
         if found < self.lead_threshold:
             return Decision(

@@ -1,7 +1,8 @@
 """Feed edge cases: one tiny self-describing fixture per behaviour in tests/fixtures/feeds/.
 
 Each file carries its expectation in a comment: ``<!-- expect: key=value ... -->`` with
-``status`` (ok | failed | any), ``entries``, ``urls`` and ``guids`` (``|``-separated, ``-`` for an
+``status`` (ok | failed | any), ``entries``, ``title`` (the stored title of the only entry:
+correct Unicode whatever the bytes; always last), ``urls`` and ``guids`` (``|``-separated, ``-`` for an
 entry without a usable URL), ``warning`` and ``error`` (substrings), ``maxtitle`` (longest title
 allowed: no entity expansion) and ``notext`` (a string that must appear nowhere: no file read).
 """
@@ -29,7 +30,14 @@ FEED_URL = "https://member.example/feed/"
 def expectation(path: Path) -> dict[str, str]:
     match = re.search(rb"<!-- expect: (.*?) -->", path.read_bytes())
     assert match, f"{path.name} has no expect comment"
-    return dict(pair.split("=", 1) for pair in match.group(1).decode().split())
+    text = match.group(1).decode("utf-8")
+    title = None
+    if " title=" in text:  # a title may hold spaces: it is always the last key
+        text, title = text.split(" title=", 1)
+    found = dict(pair.split("=", 1) for pair in text.split())
+    if title is not None:
+        found["title"] = title
+    return found
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.xml")), ids=lambda p: p.stem)
@@ -56,6 +64,8 @@ def test_feed_fixture(path: Path) -> None:
         assert [a.url if a else "-" for a in articles] == expect["urls"].split("|")
     if "guids" in expect:
         assert [r.guid for r in reports] == expect["guids"].split("|")
+    if "title" in expect:
+        assert [a.title for a in articles if a] == [expect["title"]]
     if "maxtitle" in expect:
         assert all(len(r.title or "") <= int(expect["maxtitle"]) for r in reports)
     if "notext" in expect:

@@ -51,18 +51,23 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, Response | None
             reason += " Gone: the member removed this feed"
         return reason, response.status, response
     name = type(exc).__name__
-    text = str(exc).strip() or name
-    if "Timeout" in name or "TimedOut" in name:
-        text = f"timed out ({text})"
-    elif name == "CancelledError" or "maxsize" in text.lower() or "max size" in text.lower():
-        text = f"response too large or cancelled ({text})"
-    elif name == "ConnectionRefusedError":
-        text = "connection refused"
-    elif name in ("DNSLookupError",):
-        text = f"DNS lookup failed ({text})"
-    elif name in ("ResponseFailed", "ResponseNeverReceived", "_DataLoss"):
-        text = f"connection lost mid-response ({text})"
-    return f"{name}: {text}" if not text.startswith(name) else text, None, None
+    detail = str(exc).strip() or name
+    # Scrapy's and Twisted's exception names differ across versions (TimeoutError,
+    # DownloadTimeoutError, TCPTimedOutError...): classify by what the name says.
+    kinds = (
+        (("Timeout", "TimedOut"), "timed out"),
+        (("ConnectionRefused",), "connection refused"),
+        (("DNSLookup", "DNS"), "DNS lookup failed"),
+        (("DataLoss", "ResponseFailed", "ResponseNeverReceived", "ConnectionLost",
+          "ConnectionDone", "PotentialDataLoss"), "connection lost mid-response"),
+        (("Cancelled",), "response too large or cancelled"),
+    )
+    for needles, label in kinds:
+        if any(n in name for n in needles):
+            return f"{label} ({name}: {detail})", None, None
+    if "maxsize" in detail.lower() or "max size" in detail.lower():
+        return f"response too large ({name}: {detail})", None, None
+    return f"{name}: {detail}", None, None
 
 
 class RoundupSpider(scrapy.Spider):

@@ -1,0 +1,278 @@
+# ruff: noqa: E501  (fixture prose: one paragraph a line, as the pipeline delivers it)
+"""Near-duplicate grouping in the store (store.stories.NearDuplicate), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from roundups.cli import main as cli_main
+from store.articles import upsert_articles
+from store.models import ArticleBand, ArticleRow, Curation, SourceRow, StoryRow
+from store.queries import story_detail
+from store.stories import BUCKET_DAYS, WINDOW_DAYS
+from tests.test_similarity import ALERT, FOOTER, FRENCH, LOOKALIKE, OTHER_TOPIC
+
+NOW = datetime(2024, 4, 1, tzinfo=UTC)
+DAY = datetime(2024, 3, 12, 9, tzinfo=UTC)
+
+REWRITE = """CPJ is alarmed by the arrest of a Nigerian editor and shares the following details.
+
+Police in Lagos on 11 March 2024 arrested Tunde Adebayo-Okoro, editor of the news website Eko Ledger, hours after the site published an investigation into alleged fraud at a regional bank.
+
+Officers from the cybercrime unit took Adebayo-Okoro from his home in Yaba and seized two laptops and his phone. His lawyer said the editor was questioned for nine hours about his sources and accused of cyberstalking under the Cybercrimes Act.
+
+The MFWA condemns the detention and calls on the Inspector General of Police to order his immediate release. The law on cyberstalking has been used against at least 25 journalists since 2015, according to our monitoring.
+
+CPJ joins the MFWA in urging the authorities to release him without delay."""
+
+
+def _article(make: Any, *, source: str, guid: str, title: str, text: str, days: float = 0,
+             language: str = "en", url: str | None = None) -> Any:
+    return make(
+        source_id=source,
+        guid=guid,
+        url=url or f"https://{source}.example.org/{guid}",
+        title=title,
+        text=text,
+        language=language,
+        published=DAY + timedelta(days=days),
+        content_hash=hashlib.sha256(text.encode()).hexdigest(),
+    )
+
+
+def _store(session: Any, *articles: Any) -> list[ArticleRow]:
+    upsert_articles(session, list(articles), NOW)
+    session.commit()
+    rows = session.scalars(select(ArticleRow).order_by(ArticleRow.id)).all()
+    by_guid = {r.guid: r for r in rows}
+    return [by_guid[a.guid] for a in articles]
+
+
+def _sources(session: Any, *rows: tuple[str, str, dict[str, Any]]) -> None:
+    for sid, name, extra in rows:
+        session.add(SourceRow(id=sid, name=name, homepage="", feeds=[], languages=[], extra=extra))
+    session.commit()
+
+
+def test_same_language_rewrite_joins_the_story_with_a_reason(store_session, store_make_article) -> None:
+    (orig,) = _store(store_session, _article(
+        store_make_article, source="mfwa", guid="a1",
+        title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT))
+    (rewrite,) = _store(store_session, _article(
+        store_make_article, source="cpj", guid="c1", days=1,
+        title="Police hold online editor Tunde Adebayo-Okoro in Lagos", text=REWRITE))
+    assert rewrite.story_id == orig.story_id
+    assert rewrite.match_reason.startswith("minhash ") and f"with article {orig.id}" in rewrite.match_reason
+    assert orig.match_reason == "first article of its story"
+    story = store_session.get(StoryRow, orig.story_id)
+    assert story.source_count == 2 and story.article_count == 2
+    assert story.representative_article_id == orig.id
+    # Band rows were written for both, under their date bucket.
+    bands = store_session.scalars(select(ArticleBand).where(ArticleBand.article_id == rewrite.id)).all()
+    assert len(bands) > 40
+    assert {b.bucket for b in bands} == {int(rewrite.published.timestamp() // 86400) // BUCKET_DAYS}
+
+
+def test_unrelated_posts_sharing_a_members_footer_stay_apart(store_session, store_make_article) -> None:
+    bodies = [
+        ALERT,
+        OTHER_TOPIC,
+        "The regulator suspended the licence of Radio Kasapa for thirty days on Monday, citing a call-in programme in which a listener criticised the district chief executive.\n\nStaff said the station had received no written notice and that armed police had ordered presenters off the air during the morning show.",
+        "A court in Tamale adjourned for the fourth time the defamation case brought by a member of parliament against the investigative reporter Abdul-Rahman Issah over a story on road contracts.\n\nThe defence said the repeated delays were meant to exhaust the reporter, who must travel 600 kilometres to attend every hearing.",
+        "Unknown men beat the photojournalist Esi Mensah-Boateng as she covered a protest against illegal mining near Tarkwa, smashing her camera and taking her memory cards.\n\nShe was treated at the municipal hospital and has filed a complaint with the police, who said they had opened an investigation.",
+    ]
+    arts = [
+        _article(store_make_article, source="mfwa", guid=f"f{i}", days=i,
+                 title=f"Alert {i}: {body.split()[3]} {body.split()[4]}", text=body + "\n\n" + FOOTER)
+        for i, body in enumerate(bodies)
+    ]
+    rows = [_store(store_session, a)[0] for a in arts]  # one batch each, as successive harvests
+    assert len({r.story_id for r in rows}) == len(rows), [r.match_reason for r in rows]
+
+
+def test_lookalike_events_stay_apart(store_session, store_make_article) -> None:
+    a, b = _store(
+        store_session,
+        _article(store_make_article, source="mfwa", guid="l1",
+                 title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT),
+        _article(store_make_article, source="mfwa", guid="l2", days=2,
+                 title="Nigeria: Abuja reporter Halima Yusuf-Danjuma detained over hospital story", text=LOOKALIKE),
+    )
+    assert a.story_id != b.story_id
+
+
+P = [
+    "Police in Harare on 4 June 2024 detained the freelance journalist Farai Chikomba while he filmed a demonstration by vendors outside the city council offices on Rotten Row.",
+    "Officers confiscated his camera and two phones and held him for eleven hours at Harare Central police station without access to his lawyer, Tendai Moyo of the Zimbabwe Lawyers for Human Rights.",
+    "Chikomba was charged with participating in an unlawful gathering under the Maintenance of Peace and Order Act, a law that rights groups say is used to stop reporting on protests.",
+    "He was released on bail of 50 dollars on 5 June and must report to the police twice a week until his trial, which was set for 19 July at the Harare magistrates court.",
+    "His employer, the community newspaper Mbare Voice, said the footage he recorded had been deleted from the seized phones before they were returned to him.",
+    "MISA Zimbabwe said it had recorded 31 arrests or detentions of journalists in the country since January, most of them during coverage of protests and evictions.",
+]
+
+
+def test_a_bridging_article_merges_two_stories_and_keeps_curation(store_session, store_make_article) -> None:
+    first = _article(store_make_article, source="misa", guid="b1",
+                     title="Zimbabwe: journalist Farai Chikomba detained in Harare", text="\n\n".join(P[:3]))
+    second = _article(store_make_article, source="cpj", guid="b2", days=1,
+                      title="Zimbabwe: Farai Chikomba freed on bail", text="\n\n".join(P[3:]))
+    a, b = _store(store_session, first, second)
+    assert a.story_id != b.story_id
+    store_session.add_all([
+        Curation(story_id=a.story_id, roundup="africa/2024-06", decision="pin", note="lead item"),
+        Curation(story_id=b.story_id, roundup="africa/2024-07", decision="exclude"),
+    ])
+    store_session.commit()
+    (bridge,) = _store(store_session, _article(
+        store_make_article, source="ifex", guid="b3", days=2,
+        title="Zimbabwe: Farai Chikomba detained, charged and freed on bail", text="\n\n".join(P)))
+    store_session.expire_all()
+    stories = {r.story_id for r in store_session.scalars(select(ArticleRow))}
+    assert stories == {bridge.story_id} and bridge.story_id == min(a.story_id, b.story_id)
+    assert "merged into story" in bridge.match_reason
+    curations = store_session.scalars(select(Curation).order_by(Curation.roundup)).all()
+    assert [(c.story_id, c.roundup, c.decision) for c in curations] == [
+        (bridge.story_id, "africa/2024-06", "pin"),
+        (bridge.story_id, "africa/2024-07", "exclude"),
+    ]
+    assert store_session.scalar(select(func.count()).select_from(StoryRow)) == 1
+
+
+JOINT = """Joint statement: Release journalist Farai Chikomba and drop the charges
+
+We, the undersigned organisations, condemn the detention of the freelance journalist Farai Chikomba in Harare on 4 June 2024 and call on the authorities to drop the charge of participating in an unlawful gathering brought against him.
+
+Chikomba was held for eleven hours without access to his lawyer while filming a demonstration by vendors, and his footage was deleted from his phones before they were returned.
+
+Signatories:
+Media Institute of Southern Africa (MISA) Zimbabwe
+Committee to Protect Journalists
+Reporters Without Borders (RSF)
+Zimbabwe Union of Journalists
+
+About MISA: MISA promotes media freedom in southern Africa."""
+
+
+def test_joint_statement_signatories_are_matched_to_sources(store_session, store_make_article) -> None:
+    _sources(
+        store_session,
+        ("misa", "Media Institute of Southern Africa (MISA) Zimbabwe", {}),
+        ("cpj", "Committee to Protect Journalists", {}),
+        ("rsf", "Reporters Without Borders", {"aliases": ["Reporters sans frontières"]}),
+        ("ifex", "IFEX", {}),
+    )
+    a, b = _store(
+        store_session,
+        _article(store_make_article, source="misa", guid="j1", title="Joint statement: Release Farai Chikomba", text=JOINT),
+        _article(store_make_article, source="ifex", guid="j2", days=0.5,
+                 title="Joint statement: Release Farai Chikomba", text=JOINT.replace("About MISA: MISA promotes media freedom in southern Africa.", "")),
+    )
+    assert a.story_id == b.story_id
+    story = store_session.get(StoryRow, a.story_id)
+    assert story.kind == "joint-statement"
+    assert story.signatories == [
+        {"name": "Media Institute of Southern Africa (MISA) Zimbabwe", "source_id": "misa"},
+        {"name": "Committee to Protect Journalists", "source_id": "cpj"},
+        {"name": "Reporters Without Borders (RSF)", "source_id": "rsf"},
+        {"name": "Zimbabwe Union of Journalists", "source_id": None},
+        {"name": "IFEX", "source_id": "ifex"},  # co-published it without being in the list
+    ]
+    view = story_detail(store_session, a.story_id)
+    assert view is not None and view.signatories == story.signatories and view.kind == "joint-statement"
+
+
+def test_translation_joins_the_story(store_session, store_make_article) -> None:
+    en, fr = _store(
+        store_session,
+        _article(store_make_article, source="mfwa", guid="t1",
+                 title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained", text=ALERT),
+        _article(store_make_article, source="mfwa", guid="t2", days=1, language="fr",
+                 url="https://mfwa.example.org/fr/t2",
+                 title="Nigeria : le rédacteur en chef Tunde Adebayo-Okoro détenu", text=FRENCH),
+    )
+    assert fr.story_id == en.story_id
+    assert fr.match_reason.startswith("translation: crosslang ") and f"article {en.id}" in fr.match_reason
+
+
+def test_credited_original_is_the_representative(store_session, store_make_article) -> None:
+    _sources(store_session, ("mfwa", "Media Foundation for West Africa", {}), ("ifex", "IFEX", {}))
+    repost, orig = _store(
+        store_session,
+        # The repost is harvested first and is even dated earlier (time zones, feed lag).
+        _article(store_make_article, source="ifex", guid="r1",
+                 title="Nigeria: Lagos editor detained over bank fraud story",
+                 text="This alert was first published by MFWA on 12 March 2024.\n\n" + ALERT),
+        _article(store_make_article, source="mfwa", guid="r2", days=0.2,
+                 title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT),
+    )
+    assert repost.story_id == orig.story_id and repost.credited_source_id == "mfwa"
+    story = store_session.get(StoryRow, orig.story_id)
+    assert story.representative_article_id == orig.id
+    assert story.published == repost.published  # the earliest date is kept
+    assert story.kind == "alert"
+
+
+def test_candidates_are_limited_to_the_date_window(store_session, store_make_article) -> None:
+    (old,) = _store(store_session, _article(
+        store_make_article, source="mfwa", guid="w1", title="Lagos editor detained", text=ALERT))
+    (late,) = _store(store_session, _article(
+        store_make_article, source="cpj", guid="w2", days=WINDOW_DAYS + 30,
+        title="Police hold online editor Tunde Adebayo-Okoro in Lagos", text=REWRITE))
+    assert late.story_id != old.story_id
+
+
+def test_a_content_change_rewrites_the_band_rows(store_session, store_make_article) -> None:
+    art = _article(store_make_article, source="mfwa", guid="u1", title="Lagos editor detained", text=ALERT)
+    (row,) = _store(store_session, art)
+    before = set(store_session.scalars(select(ArticleBand.hash).where(ArticleBand.article_id == row.id)))
+    changed = _article(store_make_article, source="mfwa", guid="u1", title="Lagos editor detained",
+                       text=OTHER_TOPIC)
+    assert upsert_articles(store_session, [changed], NOW) == ["updated"]
+    store_session.commit()
+    after = set(store_session.scalars(select(ArticleBand.hash).where(ArticleBand.article_id == row.id)))
+    assert after and after != before
+
+
+def test_roundup_story_shows_why_articles_were_grouped(store_url, store_db, store_make_article, capsys) -> None:
+    _, factory = store_db
+    with factory() as session:
+        orig, rewrite, fr = _store(
+            session,
+            _article(store_make_article, source="mfwa", guid="s1",
+                     title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT),
+            _article(store_make_article, source="cpj", guid="s2", days=1,
+                     title="Police hold online editor Tunde Adebayo-Okoro in Lagos", text=REWRITE),
+            _article(store_make_article, source="mfwa", guid="s3", days=1, language="fr",
+                     url="https://mfwa.example.org/fr/s3",
+                     title="Nigeria : le rédacteur en chef Tunde Adebayo-Okoro détenu", text=FRENCH),
+        )
+        story_id = orig.story_id
+        assert rewrite.story_id == fr.story_id == story_id
+    assert cli_main(["story", str(story_id), "--db", store_url]) == 0
+    out = capsys.readouterr().out
+    assert "first article of its story" in out
+    assert "minhash" in out and "translation: crosslang" in out
+    assert cli_main(["story", str(story_id), "--db", store_url, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["id"] == story_id and data["kind"] == "alert"
+    assert [a["why"].split()[0] for a in data["articles"]] == ["first", "minhash", "translation:"]
+    assert cli_main(["stories", "--db", store_url, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["stories"]
+    assert len(listed) == 1 and {s["source"] for s in listed[0]["sources"]} == {"mfwa", "cpj"}
+    assert cli_main(["story", "999999", "--db", store_url]) == 1
+
+
+@pytest.mark.parametrize("n", [3])
+def test_batch_with_internal_duplicates_forms_one_story(store_session, store_make_article, n) -> None:
+    rows = _store(store_session, *[
+        _article(store_make_article, source=f"m{i}", guid=f"d{i}", days=i * 0.1,
+                 title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained", text=ALERT if i == 0 else REWRITE)
+        for i in range(n)
+    ])
+    assert len({r.story_id for r in rows}) == 1
