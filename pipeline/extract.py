@@ -211,7 +211,7 @@ def extract_article(
             "max_date": now.strftime("%Y-%m-%d"),
         },
     )
-    if document is not None:
+    if document is not None and not isinstance(document, dict):
         result.title = (document.title or "").strip() or None
         text = (document.text or "").strip()
         first, _, rest = text.partition("\n")

@@ -23,6 +23,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pipeline.errors import PipelineError
 
@@ -117,7 +118,7 @@ def extract_pdf(data: bytes, *, max_pages: int = 300, max_chars: int = 2_000_000
             if size >= max_chars:
                 break
         text = "\n\n".join(c.strip() for c in chunks if c.strip())[:max_chars]
-        meta = reader.metadata or {}
+        meta: Any = reader.metadata or {}
         title = str(meta.get("/Title") or "").strip() or None
         raw_date = pdf_date(meta.get("/CreationDate")) or pdf_date(meta.get("/ModDate"))
         root = reader.trailer.get("/Root")

@@ -125,6 +125,7 @@ class FullTextMiddleware:
 
     def _request(self, source: Any, report: RawReport, domains: list[str]) -> scrapy.Request:
         url = _absolute_one(report)
+        assert url is not None  # reports without a usable link are never fetched
         meta = {
             SOURCE_META: source.id,
             URL_META: url,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.extract import SelectorSpec
@@ -64,7 +65,8 @@ def source_domains(source: Source, extra: tuple[str, ...] | list[str] = ()) -> l
     urls = [source.homepage, *source.feeds]
     table = source.listing or {}
     for key in ("start_urls", "sitemaps"):
-        urls.extend(str(u) for u in table.get(key, ()) or ())  # type: ignore[union-attr]
+        values: Any = table.get(key) or ()
+        urls.extend(str(u) for u in values)
     hosts = [urlsplit(u).hostname or "" for u in urls] + [str(d) for d in extra]
     seen: list[str] = []
     for host in hosts:

@@ -69,10 +69,20 @@ _SPLIT_INLINE = re.compile(r"\s*[;,،؛]\s*|\s+(?:and|et|y|e)\s+(?=[A-Z])|\s+و(
 _MAX_NAME_WORDS = 14
 
 
+# Every _JOINT pattern contains one of these: a substring test skips the regex for most texts.
+_JOINT_HINTS = ("joint", "undersigned", "signed by", "signatories", "conjointe", "soussign",
+                "signataires", "conjunta", "firmantes", "las organizaciones", "مشترك", "الموقع",
+                "نحن المنظمات")
+
+
+def _is_joint(norm: str) -> bool:
+    return any(h in norm for h in _JOINT_HINTS) and _JOINT.search(norm) is not None
+
+
 def is_joint_statement(title: str, text: str) -> bool:
     """True when the title or text says it is a joint statement or letter, or is signed by
     "the undersigned" organisations (en, fr, es, ar)."""
-    return _JOINT.search(normalise_text(f"{title}\n{text}")) is not None
+    return _is_joint(normalise_text(f"{title}\n{text}"))
 
 
 def _clean_name(line: str) -> str:
@@ -245,6 +255,9 @@ _REPORT_TEXT = re.compile(
 )
 
 
+_REPORT_HINTS = ("report", "rapport", "informe", "التقرير")
+
+
 def classify_kind(title: str, text: str) -> str:
     """One of ``KINDS``, by these rules, first match wins:
 
@@ -255,12 +268,14 @@ def classify_kind(title: str, text: str) -> str:
        points to the full report, or the text is long (2,000+ words);
     4. ``alert`` — everything else: the short news of one incident.
     """
-    if is_joint_statement(title, text):
-        return "joint-statement"
     ntitle = normalise_text(title)
+    ntext = normalise_text(text)
+    if _is_joint(f"{ntitle}\n{ntext}"):
+        return "joint-statement"
     if _ROUNDUP.search(ntitle):
         return "roundup"
-    ntext = normalise_text(text)
-    if _REPORT.search(ntitle) or _REPORT_TEXT.search(ntext) or len(text.split()) >= 2000:
+    if _REPORT.search(ntitle) or len(text.split()) >= 2000:
+        return "report"
+    if any(h in ntext for h in _REPORT_HINTS) and _REPORT_TEXT.search(ntext):
         return "report"
     return "alert"

@@ -966,6 +966,32 @@ class Doc:
 SHORT_LEAD_OFFSET = 20
 
 
+#: Languages whose feature keys an article looks up: the network's publishing languages. Feature
+#: keys are salted with the article's language, so an article only meets other languages there
+#: (between two texts in one language the feature score is never used, and their dates, numbers
+#: and acronyms collide often). A language outside this list is looked up as ``"und"``.
+CROSSLANG_LANGUAGES = ("en", "fr", "es", "ar", "pt", "ru", "und")
+
+
+def _language_group(language: str | None) -> str:
+    lang = (language or "").split("-")[0].lower()
+    return lang if lang in CROSSLANG_LANGUAGES else "und"
+
+
+def _feature_keys(doc: Doc, languages: Sequence[str]) -> list[tuple[int, int]]:
+    """The feature keys of ``doc`` as an article in each of ``languages`` would store them."""
+    rows = band_hashes(doc.feature_signature)
+    if not rows or not languages:
+        return []
+    bands = [b for b, _ in rows] * len(languages)
+    hashes = np.array([h for _, h in rows], dtype=np.uint64)
+    salts = np.array(
+        [zlib.crc32(lang.encode()) | 1 for lang in languages], dtype=np.uint64
+    ).reshape(-1, 1)
+    salted = _mix(hashes * salts + _U64(0x632BE59BD9B4E019)) >> _U64(1)
+    return list(zip(bands, salted.ravel().tolist(), strict=True))
+
+
 def index_keys(doc: Doc) -> list[tuple[int, int]]:
     """Every ``(band, hash)`` row the store keeps for ``doc`` in ``article_band``: text bands
     (long texts), lead bands (always; 100-111 for a long text, 120-131 for a short one) and
@@ -976,20 +1002,22 @@ def index_keys(doc: Doc) -> list[tuple[int, int]]:
         keys += band_hashes(doc.lead_signature)
     else:
         keys += band_hashes(doc.lead_signature, SHORT_LEAD_OFFSET)
-    keys += band_hashes(doc.feature_signature)
+    keys += _feature_keys(doc, [_language_group(doc.language)])
     return keys
 
 
 def query_keys(doc: Doc) -> list[tuple[int, int]]:
-    """The keys to look up for ``doc``'s candidates: its text and feature keys, and the lead keys
-    of short items; a short ``doc`` also looks up long texts' leads."""
+    """The keys to look up for ``doc``'s candidates: its text keys, the lead keys of short items
+    (a short ``doc`` also looks up long texts' leads) and the feature keys of the other
+    languages (all of them when ``doc``'s language is unknown)."""
     keys: list[tuple[int, int]] = []
     if not doc.is_short:
         keys += band_hashes(doc.signature)
     else:
         keys += band_hashes(doc.lead_signature)
     keys += band_hashes(doc.lead_signature, SHORT_LEAD_OFFSET)
-    keys += band_hashes(doc.feature_signature)
+    own = _language_group(doc.language) if doc.language else None
+    keys += _feature_keys(doc, [lang for lang in CROSSLANG_LANGUAGES if lang != own])
     return keys
 
 

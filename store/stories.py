@@ -7,18 +7,25 @@ A new article joins the story of the first deduplication level that recognises i
 2. :class:`SameUrl` — the same canonical URL already stored by *another* source (within one source
    the same URL under two GUIDs is left alone: some feeds link every entry to one page);
 3. :class:`SameText` — the same normalised-text hash, for texts long enough that equal hashes
-   mean the same report rather than the same boilerplate.
+   mean the same report rather than the same boilerplate;
+4. :class:`NearDuplicate` — near-duplicate text, feed teasers and translations: MinHash band keys
+   in ``article_band`` looked up in one query per batch, decided by
+   :meth:`store.similarity.NearDupMatcher.same_story` (see docs/dedup.md).
 
 Each level is a :class:`MatchLevel` with one query per batch (``prepare``), so a batch of 50 new
-articles costs a handful of statements whatever the number of levels. A near-duplicate level
-(MinHash bands in ``article_band``) is one more subclass appended to :data:`LEVELS`.
+articles costs a handful of statements whatever the number of levels. A level also says why it
+placed an article (``reason``, stored in ``article.match_reason``) and which other stories the
+article bridges (``bridges``: those are merged, editors' curation kept).
 
 Two writers assigning the same new report at the same instant (distributed runs) can each found a
 story; nothing is lost, and :func:`merge_stories` joins the two.
 
 Story fields are *derived* from the articles by :func:`refresh_stories`: representative = the
-earliest article, ``published`` = its date, region = the most common non-null article region,
-countries and topics = the union (most frequent first), ``source_count`` = distinct sources.
+originating member's earliest article when another member's copy credits it ("first published by
+MFWA"), else the earliest article; ``published`` = the earliest date; region = the most common
+non-null article region; countries and topics = the union (most frequent first); ``source_count``
+= distinct sources; ``kind`` = joint-statement when any copy is one, else the representative's
+(:func:`store.signatories.classify_kind`); ``signatories`` for joint statements.
 """
 
 from __future__ import annotations
@@ -632,7 +639,11 @@ class _Facts:
     def credited(self, source_id: str, text: str) -> str | None:
         """The registry source a text names as the original publisher ("first published by
         MFWA", "originally published on the CPJ website", "via Article 19"), if another."""
-        starts = [m.end() for m in _CREDIT.finditer(text)] + [m.end() for m in _VIA.finditer(text)]
+        starts = []
+        if "ubli" in text or "UBLI" in text:  # published, publié, publicado: skip most texts
+            starts += [m.end() for m in _CREDIT.finditer(text)]
+        if "via " in text or "vía " in text:
+            starts += [m.end() for m in _VIA.finditer(text)]
         for start in starts:
             tail = text[start : start + 120]
             cut = _NAME_END.search(tail)

@@ -165,8 +165,9 @@ def _custom(source_id: str) -> bool:
 
 
 def _subclasses(cls: type) -> list[type]:
-    found = []
-    for sub in cls.__subclasses__():
-        found.append(sub)
-        found.extend(_subclasses(sub))
+    found: list[type] = []
+    children: list[type] = cls.__subclasses__()
+    for child in children:
+        found.append(child)
+        found.extend(_subclasses(child))
     return found

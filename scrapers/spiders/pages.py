@@ -49,6 +49,11 @@ class PageSpider(RoundupSpider):
 
     #: ``fetched_via`` of the articles this spider finds ("listing", "sitemap").
     via = "page"
+    plan: Any  # scrapers.plan.HarvestPlan
+    rules: dict[str, ListingRules]
+    scheduled: defaultdict[str, set[str]]  # source id -> article URLs requested this run
+    warned: set[tuple[str, str]]  # (source id, what): warn once per run, not per page
+    Session: Any  # the store's session factory, opened on first use
 
     @classmethod
     def update_settings(cls, settings: Any) -> None:
@@ -64,8 +69,8 @@ class PageSpider(RoundupSpider):
         spider.sources = spider.plan.sources
         max_pages = crawler.settings.getint("ROUNDUP_LISTING_MAX_PAGES", 5)
         spider.rules = {sid: rules_for(s, max_pages) for sid, s in spider.sources.items()}
-        spider.scheduled = defaultdict(set)  # source id -> article URLs requested this run
-        spider.warned = set()  # (source id, selector key): warn once per run, not per page
+        spider.scheduled = defaultdict(set)
+        spider.warned = set()
         spider.Session = None
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         return spider
