@@ -162,3 +162,32 @@ def reenable(session: Session, url: str) -> bool:
     state.next_attempt = None
     session.flush()
     return True
+
+
+# --- multi-page crawls (listings) -------------------------------------------------------------
+# A listing crawl stops paging when it meets articles the store already has. That shortcut is only
+# safe when the previous crawl of the listing ran to the end: after a crash, the pages past the
+# first may never have been read. A marker row per listing records "started" (last_attempt) and
+# "finished" (last_success).
+
+CRAWL_MARK = "#roundup-listing-crawl"
+
+
+def begin_crawl(session: Session, source_id: str, start_url: str, now: datetime) -> bool:
+    """Mark a listing crawl as started; return whether the previous crawl of it finished."""
+    now = ensure_utc(now, "now")
+    state = _state(session, source_id, start_url + CRAWL_MARK, now)
+    finished = state.last_success is not None and (
+        state.last_attempt is None or state.last_success >= state.last_attempt
+    )
+    state.last_attempt = now
+    session.flush()
+    return finished
+
+
+def finish_crawl(session: Session, source_id: str, start_url: str, now: datetime) -> None:
+    """Mark a listing crawl as run to the end."""
+    now = ensure_utc(now, "now")
+    state = _state(session, source_id, start_url + CRAWL_MARK, now)
+    state.last_success = now
+    session.flush()

@@ -211,7 +211,11 @@ def source_health(
         select(SourceRow.id, SourceRow.name, SourceRow.enabled).order_by(SourceRow.id)
     ).all()
     feeds: dict[str, list[FeedHealth]] = {}
-    for state in session.scalars(select(FetchState).order_by(FetchState.url)):
+    from store.fetchstate import CRAWL_MARK
+
+    for state in session.scalars(
+        select(FetchState).where(~FetchState.url.endswith(CRAWL_MARK)).order_by(FetchState.url)
+    ):
         feeds.setdefault(state.source_id, []).append(
             FeedHealth(
                 url=state.url,

@@ -32,6 +32,7 @@ A member whose listing needs code gets a short subclass that overrides the one h
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.http import Response, TextResponse
@@ -64,6 +65,11 @@ def link_values(response: TextResponse, matches: list[Any]) -> list[str]:
 class ListingSpider(PageSpider):
     name = "listing"
     via = "listing"
+    started_listings: list[tuple[str, str]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started_listings = []
     #: Restrict a subclass to these sources (empty: every source with listing ``start_urls``).
     source_ids: tuple[str, ...] = ()
 
@@ -82,9 +88,32 @@ class ListingSpider(PageSpider):
             for outcome in skipped:
                 yield outcome
             for url in ready:
-                meta = {PAGE_META: {"page": 1, "seen": {_canonical(url)}, "start": url}}
+                trust = self._begin(source, url)
+                meta = {PAGE_META: {"page": 1, "seen": {_canonical(url)}, "start": url,
+                                    "trust_known": trust}}
                 yield self.page_request(source, url, callback=self.parse_listing,
                                         errback=self.page_failed, meta=meta)
+
+    def _begin(self, source: Source, url: str) -> bool:
+        """Record the start of this listing's crawl; whether the last one ran to the end (only
+        then may paging stop at the first known article)."""
+        from store.fetchstate import begin_crawl
+
+        with self.session_factory().begin() as session:
+            finished = begin_crawl(session, source.id, url, datetime.now(UTC))
+        self.started_listings.append((source.id, url))
+        return finished
+
+    def closed(self, reason: str) -> None:
+        # Only a crawl that ran to its natural end counts as finished; a stopped, crashed or
+        # killed run leaves the marker open, so the next run reads every page again.
+        if reason != "finished" or not self.started_listings:
+            return
+        from store.fetchstate import finish_crawl
+
+        with self.session_factory().begin() as session:
+            for source_id, url in self.started_listings:
+                finish_crawl(session, source_id, url, datetime.now(UTC))
 
     def article_links(self, response: TextResponse, source: Source) -> list[str]:
         """The hook: absolute article URLs on one listing page, newest first.
@@ -128,8 +157,10 @@ class ListingSpider(PageSpider):
                    known_here: int, outcome: FetchOutcome) -> Any:
         rules = self.rules_of(source)
         spec = rules.selectors.get("next_page")
-        if spec is None or known_here:
-            return None  # no pagination, or the rest of the listing is already stored
+        if spec is None:
+            return None
+        if known_here and state.get("trust_known", True):
+            return None  # the rest of the listing is already stored (the last crawl finished)
         if state["page"] >= rules.max_pages:
             self.logger.info("%s: stopped after %d listing pages (max_pages)", source.id,
                              state["page"])
