@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", default=None, metavar="URL",
                         help="SQLAlchemy database URL (default: $ROUNDUP_DB, else sqlite:///roundup.db)")
     parser = _Parser(prog="roundup", description="Harvest member reports and draft regional round-ups.")

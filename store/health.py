@@ -61,7 +61,9 @@ def rhythms(session: Session, *, now: datetime | None = None, factor: float = 4.
     for source_id, moments in dates.items():
         moments.sort()
         gaps = [b - a for a, b in zip(moments, moments[1:], strict=False) if b > a]
-        usual = timedelta(seconds=statistics.median(g.total_seconds() for g in gaps)) if len(gaps) >= 2 else None
+        usual = None
+        if len(gaps) >= 2:
+            usual = timedelta(seconds=statistics.median(g.total_seconds() for g in gaps))
         silent_for = now - moments[-1]
         silent = bool(usual and silent_for > max(usual * factor, timedelta(days=min_days)))
         result[source_id] = Rhythm(source_id, len(moments), usual, silent_for, silent)

@@ -375,7 +375,7 @@ def _candidate_rows(
         )
         return session.execute(stmt)
     else:
-        values = select(literal_column("value")).select_from(
+        values: Any = select(literal_column("value")).select_from(
             func.json_each(bindparam("band_keys", json.dumps(hashes)))
         )
         stmt = select(*cols).where(
@@ -483,7 +483,7 @@ class NearDuplicate(MatchLevel):
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
         out: dict[int, Doc] = {}
-        rows = []
+        rows: list[Any] = []
         for part in chunked(sorted(ids)):
             stmt = select(
                 _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
@@ -566,7 +566,7 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
     if not ids:
         return
     state = _state(session)
-    rows = []
+    rows: list[Any] = []
     for part in chunked(ids):
         stmt = select(
             _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,

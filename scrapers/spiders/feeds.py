@@ -8,10 +8,11 @@ reported as such.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import feedparser
 from scrapy.crawler import Crawler
@@ -21,6 +22,9 @@ from pipeline.items import RawReport
 from scrapers.items import FetchOutcome
 from scrapers.spiders.base import SOURCE_META, URL_META, RoundupSpider
 from store.registry_types import Source
+
+if TYPE_CHECKING:
+    from scrapers.plan import HarvestPlan
 
 # Markup that says "this is a web page", seen where a feed should be (login walls, anti-bot pages,
 # a CMS's 404 page served with 200).
@@ -39,7 +43,7 @@ def entry_date(entry: Any) -> tuple[str | None, datetime | None]:
         raw = entry.get(key)
         if raw:
             parsed = entry.get(f"{key}_parsed")
-            when = datetime(*parsed[:6], tzinfo=UTC) if parsed else None
+            when = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
             return str(raw), when
     return None, None
 
@@ -132,6 +136,7 @@ def parse_feed_body(
 
 class FeedSpider(RoundupSpider):
     name = "feeds"
+    plan: HarvestPlan
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedSpider:
