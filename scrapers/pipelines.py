@@ -58,9 +58,8 @@ class NormalisePipeline(_Base):
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, RawReport):
             return item
-        from pipeline.normalise import normalise
-
         from pipeline.errors import PipelineError, SkipItem
+        from pipeline.normalise import normalise
 
         try:
             article = normalise(item, self.source(item.source_id), now=datetime.now(UTC))
@@ -82,14 +81,12 @@ class TagPipeline(_Base):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        try:
-            from pipeline import tagging
-        except ImportError:  # the tagger is optional at this stage of the project
-            tagging = None  # type: ignore[assignment]
+        from pipeline import tagging
+
         self.tagging = tagging
 
     def process_item(self, item: Any) -> Any:
-        if not isinstance(item, Article) or self.tagging is None:
+        if not isinstance(item, Article):
             return item
         source = self.source(item.source_id)
         apply_tags(self.tagging, item, source)

@@ -73,6 +73,10 @@ SPIDER_MIDDLEWARES = {
     "scrapers.fulltext.FullTextMiddleware": 600,
 }
 
+EXTENSIONS = {
+    "scrapers.extensions.CallbackErrors": 500,
+}
+
 ITEM_PIPELINES = {
     "scrapers.pipelines.NormalisePipeline": 100,
     "scrapers.pipelines.TagPipeline": 200,
