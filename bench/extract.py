@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.childrun import run_child  # noqa: E402
 
 COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
              "Serbia", "Egypt", "Brazil", "India", "Uganda", "Senegal", "Peru", "Nepal"]
@@ -183,14 +184,6 @@ def child(mode: str, db: str, sources: str) -> None:
                       "via": via}))
 
 
-def run_child(mode: str, db: str, sources: Path) -> tuple[dict, float]:
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", mode, db, str(sources)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    wall = time.perf_counter() - started
-    return json.loads(out.stdout.strip().splitlines()[-1]), wall
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1000)
@@ -209,10 +202,10 @@ def main() -> int:
         baseline = min(trafilatura_baseline(site, args.pages) for _ in range(2))
         with serve_directory(site) as base:
             write_registry(root / "sources.toml", base, args.pages, listings)
-            spider, spider_wall = run_child("spider", f"sqlite:///{root / 'spider.db'}",
-                                            root / "sources.toml")
-            full, full_wall = run_child("harvest", f"sqlite:///{root / 'bench.db'}",
-                                        root / "sources.toml")
+            spider, spider_wall = run_child(__file__, "spider", f"sqlite:///{root / 'spider.db'}",
+                                            str(root / "sources.toml"))
+            full, full_wall = run_child(__file__, "harvest", f"sqlite:///{root / 'bench.db'}",
+                                        str(root / "sources.toml"))
     ratio = spider["seconds"] / baseline
     print(f"article pages              : {args.pages} (on {listings} listing pages)")
     print(f"trafilatura alone          : {baseline:.3f} s ({args.pages / baseline:,.0f} pages/s)")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,8 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.childrun import run_child  # noqa: E402
 
 COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
              "Türkiye", "Serbia", "Iran", "Egypt", "Brazil", "India", "Uganda", "Senegal"]
@@ -112,14 +113,6 @@ def child(db: str, sources: str) -> None:
                       "not_modified": summary.total("feeds_not_modified")}))
 
 
-def run_child(db: str, sources: Path) -> tuple[dict[str, float], float]:
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, __file__, "--child", db, str(sources)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    wall = time.perf_counter() - started
-    return json.loads(out.stdout.strip().splitlines()[-1]), wall
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=100)
@@ -141,8 +134,8 @@ def main() -> int:
         with serve_directory(sites) as base:
             write_registry(root / "sources.toml", base, args.feeds)
             db = f"sqlite:///{root / 'bench.db'}"
-            first, first_wall = run_child(db, root / "sources.toml")
-            second, second_wall = run_child(db, root / "sources.toml")
+            first, first_wall = run_child(__file__, db, str(root / "sources.toml"))
+            second, second_wall = run_child(__file__, db, str(root / "sources.toml"))
     ratio = first["seconds"] / baseline
     print(f"feeds × entries           : {args.feeds} × {args.entries} = {total}")
     print(f"feedparser alone          : {baseline:.3f} s ({total / baseline:,.0f} entries/s)")
