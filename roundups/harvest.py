@@ -207,15 +207,20 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     from scrapers.spiders.feeds import FeedSpider
     from scrapers.spiders.listing import ListingSpider
     from scrapers.spiders.sitemap import SitemapSpider
-    from store.db import open_db
+    from store.db import open_db, run_transaction
     from store.registry import load_registry_lenient
+    from store.sources import sync_sources
 
     sources, errors = load_registry_lenient(sources_file)  # file-level problems raise here
     if only:
         unknown = sorted(set(only) - {s.id for s in sources})
         if unknown:
             raise ConfigError(f"{sources_file}: no source with id {', '.join(unknown)}")
-    open_db(db_url)  # migrate before the crawl starts, so a schema problem stops the run early
+    # Migrate and record the registry before the crawl starts: a schema problem or a database
+    # that stays locked stops the run here with one clear error.
+    _, Session = open_db(db_url)
+    run_transaction(Session, lambda session: sync_sources(session, [s for s in sources if s.enabled]),
+                    where="recording the registry")
     if distributed:
         if not run_id:
             raise ConfigError("a distributed harvest needs a run id shared by its workers")

@@ -111,12 +111,9 @@ class StorePipeline(_Base):
 
     def open_spider(self) -> None:
         from store.db import open_db
-        from store.sources import sync_sources
 
-        _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"))
-        sources = getattr(self.crawler.spider, "sources", {})
-        with self.Session.begin() as session:
-            sync_sources(session, sources.values())
+        # The registry was recorded in the source table before the crawl (roundups.harvest).
+        _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"), migrate=False)
 
     def close_spider(self) -> None:
         # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
@@ -135,6 +132,20 @@ class StorePipeline(_Base):
             self.finish_fetch(item)
         return item
 
+    def write(self, source_id: str, url: str, work: Any) -> Any:
+        """One transaction, retried while the database is locked or briefly unreachable; when it
+        still fails, nothing of it was written and the source's summary says so."""
+        from store.db import run_transaction
+        from store.errors import StoreError
+
+        try:
+            return run_transaction(self.Session, work, where=f"storing {url}")
+        except StoreError as exc:
+            self.count(source_id, "failed")
+            self.note(source_id, "failed_why", f"{url}: not stored, nothing written: {exc}")
+            logger.error("%s: %s not stored: %s", source_id, url, exc)
+            return None
+
     def finish_fetch(self, outcome: FetchOutcome) -> None:
         from store.articles import upsert_articles
         from store.fetchstate import record_failure, record_fetch
@@ -149,11 +160,10 @@ class StorePipeline(_Base):
             self.count(sid, "failed")
             self.note(sid, "failed_why", f"{outcome.url}: {outcome.error}")
             if outcome.status == "failed":
-                with self.Session.begin() as session:
-                    record_failure(
-                        session, sid, outcome.url, error=outcome.error or "failed", now=now,
-                        http_status=outcome.http_status, retry_after=outcome.retry_after,
-                    )
+                self.write(sid, outcome.url, lambda session: record_failure(
+                    session, sid, outcome.url, error=outcome.error or "failed", now=now,
+                    http_status=outcome.http_status, retry_after=outcome.retry_after,
+                ))
             logger.warning("%s: %s failed: %s", sid, outcome.url, outcome.error)
             return
         if outcome.status == "skipped":
@@ -161,7 +171,7 @@ class StorePipeline(_Base):
             self.note(sid, "skipped_feeds_why", f"{outcome.url}: {outcome.error}")
             logger.info("%s: %s skipped: %s", sid, outcome.url, outcome.error)
             return
-        with self.Session.begin() as session:
+        def store(session: Any) -> list[str]:
             results = upsert_articles(session, articles, now) if articles else []
             record_fetch(
                 session, sid, outcome.url, status=outcome.http_status or 200,
@@ -169,6 +179,11 @@ class StorePipeline(_Base):
                 last_modified=outcome.last_modified if outcome.store_validators else None,
                 now=now, entries=outcome.entries,
             )
+            return results
+
+        results = self.write(sid, outcome.url, store)
+        if results is None:
+            return
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         for result in results:
             counts[result] = counts.get(result, 0) + 1

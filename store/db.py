@@ -43,7 +43,7 @@ T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: How long SQLite waits on a lock held by another writer before reporting "database is locked".
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("ROUNDUP_SQLITE_BUSY_TIMEOUT_MS", "30000"))
 
 #: Tries for a locked or unreachable database, and the first pause (doubled after each try).
 RETRY_ATTEMPTS = 4

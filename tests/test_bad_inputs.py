@@ -213,3 +213,26 @@ def test_a_member_silent_for_longer_than_its_rhythm_is_flagged(store_session, st
     found = rhythms(store_session, now=now)
     assert found["weekly"].silent and "SILENT" in found["weekly"].describe()
     assert not found["daily"].silent
+
+
+def test_a_locked_database_means_bounded_retries_a_clear_error_and_no_partial_write(
+        server, db, tmp_path):
+    import sqlite3
+
+    bodies = [rss([item(1)])]
+    server.route("/l.xml", lambda _h: Reply(body=bodies[-1], headers=RSS))
+    reg = write_registry(tmp_path / "s.toml", [Source("l", [server.url("/l.xml")])])
+    assert harvest(db, reg).code == 0
+    bodies.append(rss([item(1), item(2), item(3)]))
+    holder = sqlite3.connect(tmp_path / "roundup.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing, and not letting go
+    try:
+        run = harvest(db, reg, env={"ROUNDUP_SQLITE_BUSY_TIMEOUT_MS": "100"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert run.code == 1
+    assert "locked" in (run.stdout + run.stderr) and "Traceback" not in run.stderr
+    assert stored(db, "l") == 1  # nothing of the locked run was written
+    again = harvest(db, reg)
+    assert again.code == 0 and "2 new" in again.line("l") and stored(db, "l") == 3
