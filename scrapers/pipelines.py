@@ -26,6 +26,11 @@ from scrapers.items import FetchOutcome
 
 logger = logging.getLogger("roundup.harvest")
 
+# Fetches are stored in batches: one transaction, one round of story matching, one commit for up
+# to this many articles or fetches (a listing yields one fetch per article page).
+BATCH_ARTICLES = 200
+BATCH_FETCHES = 50
+
 
 def stat_key(source_id: str, what: str) -> str:
     return f"roundup/{source_id}/{what}"
@@ -107,6 +112,8 @@ class StorePipeline(_Base):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.pending: dict[str, list[Article]] = defaultdict(list)
+        self.batch: list[tuple[FetchOutcome, list[Article]]] = []
+        self.batch_articles = 0
         self.Session: Any = None
 
     def open_spider(self) -> None:
@@ -116,6 +123,7 @@ class StorePipeline(_Base):
         _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"), migrate=False)
 
     def close_spider(self) -> None:
+        self.flush()
         # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
         # written: their feed's validators were not stored either, so the next run fetches them.
         for feed_url, articles in self.pending.items():
@@ -132,23 +140,23 @@ class StorePipeline(_Base):
             self.finish_fetch(item)
         return item
 
-    def write(self, source_id: str, url: str, work: Any) -> Any:
+    def write(self, source_ids: list[str], what: str, work: Any) -> Any:
         """One transaction, retried while the database is locked or briefly unreachable; when it
-        still fails, nothing of it was written and the source's summary says so."""
+        still fails, nothing of it was written and each source's summary says so."""
         from store.db import run_transaction
         from store.errors import StoreError
 
         try:
-            return run_transaction(self.Session, work, where=f"storing {url}")
+            return run_transaction(self.Session, work, where=f"storing {what}")
         except StoreError as exc:
-            self.count(source_id, "failed")
-            self.note(source_id, "failed_why", f"{url}: not stored, nothing written: {exc}")
-            logger.error("%s: %s not stored: %s", source_id, url, exc)
+            for source_id in dict.fromkeys(source_ids):
+                self.count(source_id, "failed")
+                self.note(source_id, "failed_why", f"{what}: not stored, nothing written: {exc}")
+            logger.error("%s not stored: %s", what, exc)
             return None
 
     def finish_fetch(self, outcome: FetchOutcome) -> None:
-        from store.articles import upsert_articles
-        from store.fetchstate import record_failure, record_fetch
+        from store.fetchstate import record_failure
 
         sid = outcome.source_id
         now = datetime.now(UTC)
@@ -160,7 +168,7 @@ class StorePipeline(_Base):
             self.count(sid, "failed")
             self.note(sid, "failed_why", f"{outcome.url}: {outcome.error}")
             if outcome.status == "failed":
-                self.write(sid, outcome.url, lambda session: record_failure(
+                self.write([sid], outcome.url, lambda session: record_failure(
                     session, sid, outcome.url, error=outcome.error or "failed", now=now,
                     http_status=outcome.http_status, retry_after=outcome.retry_after,
                 ))
@@ -171,27 +179,52 @@ class StorePipeline(_Base):
             self.note(sid, "skipped_feeds_why", f"{outcome.url}: {outcome.error}")
             logger.info("%s: %s skipped: %s", sid, outcome.url, outcome.error)
             return
+        self.batch.append((outcome, articles))
+        self.batch_articles += len(articles)
+        if self.batch_articles >= BATCH_ARTICLES or len(self.batch) >= BATCH_FETCHES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store the batched fetches — their articles, then their fetch state — in one
+        transaction. A feed's validators are never committed without its articles; a run killed
+        before the flush stored neither, and the next run fetches those feeds again."""
+        from store.articles import upsert_articles
+        from store.fetchstate import record_fetch
+
+        batch, self.batch, self.batch_articles = self.batch, [], 0
+        if not batch:
+            return
+        now = datetime.now(UTC)
+        everything = [article for _, articles in batch for article in articles]
+
         def store(session: Any) -> list[str]:
-            results = upsert_articles(session, articles, now) if articles else []
-            record_fetch(
-                session, sid, outcome.url, status=outcome.http_status or 200,
-                etag=outcome.etag if outcome.store_validators else None,
-                last_modified=outcome.last_modified if outcome.store_validators else None,
-                now=now, entries=outcome.entries,
-            )
+            results = upsert_articles(session, everything, now) if everything else []
+            for outcome, _ in batch:
+                record_fetch(
+                    session, outcome.source_id, outcome.url, status=outcome.http_status or 200,
+                    etag=outcome.etag if outcome.store_validators else None,
+                    last_modified=outcome.last_modified if outcome.store_validators else None,
+                    now=now, entries=outcome.entries,
+                )
             return results
 
-        results = self.write(sid, outcome.url, store)
+        what = batch[0][0].url if len(batch) == 1 else f"{len(batch)} fetches"
+        results = self.write([o.source_id for o, _ in batch], what, store)
         if results is None:
             return
-        counts = {"new": 0, "updated": 0, "unchanged": 0}
-        for result in results:
-            counts[result] = counts.get(result, 0) + 1
-        for what, n in counts.items():
-            self.count(sid, what, n)
-        self.count(sid, "feeds_not_modified" if outcome.status == "not-modified" else "feeds_ok")
-        logger.info(
-            "%s: %s %s: %d new, %d updated, %d unchanged",
-            sid, outcome.url, "not modified" if outcome.status == "not-modified" else "ok",
-            counts["new"], counts["updated"], counts["unchanged"],
-        )
+        position = 0
+        for outcome, articles in batch:
+            mine, position = results[position:position + len(articles)], position + len(articles)
+            counts = {"new": 0, "updated": 0, "unchanged": 0}
+            for result in mine:
+                counts[result] = counts.get(result, 0) + 1
+            sid = outcome.source_id
+            for key, n in counts.items():
+                self.count(sid, key, n)
+            modified = outcome.status != "not-modified"
+            self.count(sid, "feeds_ok" if modified else "feeds_not_modified")
+            logger.info(
+                "%s: %s %s: %d new, %d updated, %d unchanged",
+                sid, outcome.url, "ok" if modified else "not modified",
+                counts["new"], counts["updated"], counts["unchanged"],
+            )
