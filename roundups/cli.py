@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", nargs="+", default=None, metavar="ID", help="harvest only these source ids")
     p.add_argument("--ignore-backoff", action="store_true", help="also fetch feeds in backoff")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--cron", action="store_true",
+                   help="exit non-zero only when a human is needed: a source failing --alert-after "
+                   "runs in a row or marked gone (1), bad configuration (2); a one-off failure is "
+                   "retried with backoff and reported, exit 0")
+    p.add_argument("--alert-after", type=int, default=3, metavar="N",
+                   help="with --cron: consecutive failed runs before a source needs a human (3)")
     p.add_argument("--distributed", default=None, metavar="REDIS_URL",
                    help="share one crawl between workers through Redis (scrapy-redis); "
                    "use with a PostgreSQL --db")
@@ -206,13 +212,52 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         with harvest_lock(args.db):
             summary = run_harvest(args.db, args.sources, only=args.only, overrides=overrides,
                                   ignore_backoff=args.ignore_backoff, verbose=args.verbose)
+    code = summary.exit_code
+    attention: list[str] = []
+    if args.cron and code == EXIT_FAILED:
+        attention = _persistent_failures(args.db, summary, args.alert_after)
+        code = EXIT_FAILED if attention else EXIT_OK
     if args.json:
-        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+        print(json.dumps({**summary.as_dict(), "exit": code, "needs_attention": attention},
+                         ensure_ascii=False))
     else:
         for line in summary.lines():
             print(line)
         print(summary.headline())
-    return summary.exit_code
+        if args.cron and attention:
+            print("needs attention: " + "; ".join(attention))
+    return code
+
+
+def _persistent_failures(db: str, summary: Any, alert_after: int) -> list[str]:
+    """The sources of this run's failures that a human should look at: failing ``alert_after``
+    runs in a row, marked gone, or failing for a reason no retry fixes (their store write)."""
+    from sqlalchemy import select
+
+    from store.db import open_db
+    from store.models import FetchState
+
+    failed = sorted(sid for sid, result in summary.sources.items() if result.failed)
+    engine, Session = open_db(db, migrate=False)
+    try:
+        with Session() as session:
+            states = session.execute(
+                select(FetchState.source_id, FetchState.url, FetchState.consecutive_failures,
+                       FetchState.gone).where(FetchState.source_id.in_(failed))
+            ).all()
+    finally:
+        engine.dispose()
+    worst: dict[str, str] = {}
+    for source_id, url, failures, gone in states:
+        if gone:
+            worst[source_id] = f"{source_id}: {url} is gone (HTTP 410)"
+        elif failures >= alert_after and source_id not in worst:
+            worst[source_id] = f"{source_id}: {url} failed {failures} runs in a row"
+    recorded = {source_id for source_id, *_ in states}
+    for source_id in failed:
+        if source_id not in recorded:  # nothing recorded: a store or configuration failure
+            worst.setdefault(source_id, f"{source_id}: failed without a fetch record")
+    return [worst[s] for s in sorted(worst)]
 
 
 def cmd_draft(args: argparse.Namespace) -> int:

@@ -238,3 +238,18 @@ def test_postgresql_runs_take_an_advisory_lock(server, store_url, tmp_path):
     assert run.code == 3 and "advisory lock" in run.stderr
     assert server.hits("/a.xml") == []
     assert harvest(store_url, reg).code == 0
+
+
+def test_cron_mode_exits_non_zero_only_when_a_failure_persists(server, db, tmp_path):
+    server.route("/down.xml", Reply(503, b"maintenance"))
+    server.route("/ok.xml", Reply(body=rss([item(1)]), headers=RSS))
+    reg = write_registry(tmp_path / "s.toml", [Source("down", [server.url("/down.xml")]),
+                                              Source("ok", [server.url("/ok.xml")])])
+    cron = ("--cron", "--alert-after", "3", "--ignore-backoff")
+    first = harvest(db, reg, *cron)
+    assert first.code == 0 and "FAILED" in first.line("down")  # reported, retried later
+    assert harvest(db, reg, *cron).code == 0
+    third = harvest(db, reg, *cron)
+    assert third.code == 1
+    assert "needs attention: down:" in third.stdout and "3 runs in a row" in third.stdout
+    assert harvest(db, reg, "--ignore-backoff").code == 1  # without --cron: any failure is 1
