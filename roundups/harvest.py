@@ -227,6 +227,7 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
         overrides = {**distributed_settings(distributed, run_id), **(overrides or {})}
     settings = crawler_settings(db_url, sources_file, only=only, ignore_backoff=ignore_backoff,
                                 verbose=verbose, overrides=overrides)
+    settings.set("ROUNDUP_SOURCES_RECORDED", True, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", verbose, priority="cmdline")
     process = CrawlerProcess(settings)
     # Feeds first; members without feeds are found through their listing pages and sitemaps.

@@ -117,10 +117,19 @@ class StorePipeline(_Base):
         self.Session: Any = None
 
     def open_spider(self) -> None:
-        from store.db import open_db
+        from store.db import open_db, run_transaction
+        from store.sources import sync_sources
 
-        # The registry was recorded in the source table before the crawl (roundups.harvest).
-        _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"), migrate=False)
+        settings = self.crawler.settings
+        if settings.getbool("ROUNDUP_SOURCES_RECORDED"):
+            # `roundup harvest` migrated the database and recorded the registry before the crawl.
+            _, self.Session = open_db(settings.get("ROUNDUP_DB"), migrate=False)
+            return
+        # `scrapy crawl feeds` on its own: migrate and record the registry here.
+        _, self.Session = open_db(settings.get("ROUNDUP_DB"))
+        sources = list(getattr(self.crawler.spider, "sources", {}).values())
+        run_transaction(self.Session, lambda session: sync_sources(session, sources),
+                        where="recording the registry")
 
     def close_spider(self) -> None:
         self.flush()

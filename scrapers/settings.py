@@ -31,6 +31,8 @@ ROUNDUP_SOURCE_DEADLINE = 600.0
 # Distributed runs (`roundup harvest --distributed redis://…`) set these with scrapy-redis's
 # scheduler settings; see docs/distributed.md.
 ROUNDUP_DISTRIBUTED = False
+# Set by `roundup harvest`, which migrates the database and records the registry before the crawl.
+ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")

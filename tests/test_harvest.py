@@ -253,3 +253,19 @@ def test_cron_mode_exits_non_zero_only_when_a_failure_persists(server, db, tmp_p
     assert third.code == 1
     assert "needs attention: down:" in third.stdout and "3 runs in a row" in third.stdout
     assert harvest(db, reg, "--ignore-backoff").code == 1  # without --cron: any failure is 1
+
+
+def test_scrapy_crawl_feeds_works_on_its_own_with_the_same_settings(server, db, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.harvesting import ROOT
+
+    server.route("/a.xml", Reply(body=rss([item(1), item(2)]), headers=RSS))
+    reg = write_registry(tmp_path / "s.toml", [Source("aa", [server.url("/a.xml")])])
+    proc = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "feeds", "-s", f"ROUNDUP_DB={db}",
+                           "-s", f"ROUNDUP_SOURCES={reg}", "-s", "LOG_LEVEL=WARNING"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(articles(db)) == 2  # a fresh database: migrated and the registry recorded
+    assert rows(db, "SELECT name FROM source") == [("Member aa",)]
