@@ -312,27 +312,18 @@ def _stamp(content_hash: str, url: str, title: str) -> tuple[str, str, str]:
     return (content_hash or "", url or "", title or "")
 
 
-def _make_doc(
-    state: _DbState,
-    *,
-    article_id: int,
-    source_id: str,
-    title: str,
-    text: str,
-    language: str | None,
-    url: str,
-    published: datetime,
-    observe: bool,
-) -> Doc:
-    cleaned = state.learner.clean(source_id, text or "", title or "", observe=observe)
+def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
+    """The matcher's view of an article; ``row`` is a :class:`Candidate` or an article row (both
+    have id, source_id, title, text, language, url and published)."""
+    cleaned = state.learner.clean(row.source_id, row.text or "", row.title or "", observe=observe)
     return Doc.cleaned(
         cleaned,
-        title=title or "",
-        language=language,
-        url=url,
-        published=published,
-        source_id=source_id,
-        id=article_id,
+        title=row.title or "",
+        language=row.language,
+        url=row.url,
+        published=row.published,
+        source_id=row.source_id,
+        id=row.id,
     )
 
 
@@ -435,17 +426,7 @@ class NearDuplicate(MatchLevel):
         ordered = sorted(batch, key=lambda c: (c.published, c.id))
         _warm(session, state, {c.source_id for c in ordered})
         for c in ordered:
-            doc = _make_doc(
-                state,
-                article_id=c.id,
-                source_id=c.source_id,
-                title=c.title,
-                text=c.text,
-                language=c.language,
-                url=c.url,
-                published=c.published,
-                observe=True,
-            )
+            doc = _make_doc(state, c, observe=True)
             self.docs[c.id] = doc
             self.keys[c.id] = index_keys(doc)
             self._query[c.id] = query_keys(doc)
@@ -496,17 +477,7 @@ class NearDuplicate(MatchLevel):
             stamp = _stamp(r.content_hash, r.url, r.title)
             doc = state.get_doc(r.id, stamp)
             if doc is None:
-                doc = _make_doc(
-                    state,
-                    article_id=r.id,
-                    source_id=r.source_id,
-                    title=r.title,
-                    text=r.text,
-                    language=r.language,
-                    url=r.url,
-                    published=r.published,
-                    observe=False,
-                )
+                doc = _make_doc(state, r, observe=False)
                 state.put_doc(r.id, stamp, doc)
             out[r.id] = doc
         return out
@@ -579,17 +550,7 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
     facts = _Facts(session)
     params = []
     for r in rows:
-        doc = _make_doc(
-            state,
-            article_id=r.id,
-            source_id=r.source_id,
-            title=r.title,
-            text=r.text,
-            language=r.language,
-            url=r.url,
-            published=r.published,
-            observe=False,
-        )
+        doc = _make_doc(state, r, observe=False)
         state.put_doc(r.id, _stamp(r.content_hash, r.url, r.title), doc)
         bands += _band_rows(doc, index_keys(doc))
         kind, credited = facts.of(r.source_id, r.title, r.text)

@@ -92,3 +92,22 @@ def store_make_article() -> Callable[..., Any]:
         return Article(source_id=source_id, guid=guid, url=url, text=text, **defaults)
 
     return make
+
+
+# --- harvests served from 127.0.0.1 (test_harvest, test_bad_inputs, test_listing, test_safety) --
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """A raw HTTP server on 127.0.0.1 (tests/feedserver.py) that records every request."""
+    from tests.feedserver import FeedServer
+
+    srv = FeedServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def db(tmp_path: Any) -> str:
+    """A SQLite database URL in the test's own folder (created by the first harvest)."""
+    return f"sqlite:///{tmp_path / 'roundup.db'}"

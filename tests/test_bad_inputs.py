@@ -12,28 +12,13 @@ import gzip
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from tests.feedserver import FeedServer, Reply
 from tests.harvesting import ROOT, Source, harvest, item, rows, rss, write_registry
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv = FeedServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'roundup.db'}"
 
 
 def with_ok_source(server: FeedServer, tmp_path: Path, bad: list[Source]) -> Path:

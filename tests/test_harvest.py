@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-from tests.feedserver import FeedServer, Reply
+from tests.feedserver import Reply
 from tests.harvesting import Source, harvest, item, rows, rss, write_registry
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv = FeedServer()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'roundup.db'}"
 
 
 @pytest.fixture

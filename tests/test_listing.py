@@ -6,7 +6,6 @@ requests) are shared by the other page-spider tests (sitemaps, full text, PDF, s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from scrapy.utils.test import get_crawler
 from pipeline.items import Article
 from scrapers.items import FetchOutcome
 from scrapers.spiders.listing import PAGE_META, ListingSpider
-from tests.feedserver import FeedServer, Reply
+from tests.feedserver import Reply
 from tests.harvesting import harvest, rows
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -239,13 +238,6 @@ def test_the_article_budget_per_run_is_max_entries(tmp_path):
 
 
 # --- one real crawl ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    srv = FeedServer()
-    yield srv
-    srv.close()
 
 
 def crawl_registry(tmp_path: Path, listing: str, *, feeds: str = "[]", extra: str = "") -> Path:

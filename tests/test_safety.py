@@ -165,13 +165,6 @@ def test_the_per_source_deadline_refuses_later_requests():
 # --- real crawls ---------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server():
-    srv = FeedServer()
-    yield srv
-    srv.close()
-
-
 def listing_registry(tmp_path: Path, server: FeedServer, path: str = "/news/") -> Path:
     return crawl_registry(tmp_path, f'start_urls = ["{server.url(path)}"]\n'
                                     'links = "article.post h2 a::attr(href)"\n')
