@@ -188,7 +188,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     log = logging.getLogger("roundup")
     log.setLevel(logging.INFO)
     log.propagate = False
-    log.addHandler(progress_handler(feeds, args.log_format))
+    progress = progress_handler(feeds, args.log_format)
+    log.addHandler(progress)
     overrides = {}
     for pair in args.set:
         name, sep, value = pair.partition("=")
@@ -212,6 +213,8 @@ def cmd_harvest(args: argparse.Namespace) -> int:
         with harvest_lock(args.db):
             summary = run_harvest(args.db, args.sources, only=args.only, overrides=overrides,
                                   ignore_backoff=args.ignore_backoff, verbose=args.verbose)
+    progress.close()  # a terminal's progress line is cleared before the summary
+    log.removeHandler(progress)
     code = summary.exit_code
     attention: list[str] = []
     if args.cron and code == EXIT_FAILED:

@@ -295,7 +295,14 @@ class _TTYProgress(logging.Handler):
             sys.stderr.write("\r\033[K" + message + "\n")
         self.done += 1
         source = message.split(":", 1)[0]
-        sys.stderr.write(f"\r\033[K[{min(self.done, self.total)}/{self.total} feeds] {source}")
-        if self.done >= self.total:
-            sys.stderr.write("\r\033[K")
+        # Feeds are counted up front; listing and article pages are found as the crawl goes.
+        extra = self.done - self.total
+        progress = (f"{self.done}/{self.total} feeds" if extra <= 0
+                    else f"{self.total}/{self.total} feeds, {extra} page(s)")
+        sys.stderr.write(f"\r\033[K[{progress}] {source}")
         sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        super().close()
