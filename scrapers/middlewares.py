@@ -24,6 +24,10 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 
 ALLOW_LOCAL_META = "roundup_allow_local"
+# Host names of sources marked allow_local seen in this process: the connection-time resolver
+# (scrapers.resolver) lets them resolve to loopback. Process-wide because the resolver is: Twisted
+# installs one per reactor.
+LOCAL_HOSTS: set[str] = set()
 DOMAINS_META = "roundup_domains"
 
 
@@ -92,6 +96,7 @@ class SafeAddressMiddleware:
             )
         if request.meta.get(ALLOW_LOCAL_META):
             self._local_netlocs.add(parts.netloc)
+            LOCAL_HOSTS.add(host.lower())
             return None
         if parts.netloc in self._local_netlocs and parts.path == "/robots.txt":
             return None

@@ -63,6 +63,9 @@ RETRY_ENABLED = True
 RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
+# Checks every address a connection is made to, not only the one the middleware looked up.
+DNS_RESOLVER = "scrapers.resolver.PublicAddressResolver"
+
 DOWNLOADER_MIDDLEWARES = {
     # First in the chain, so every request — the first hop and each redirect — is checked.
     "scrapers.middlewares.SafeAddressMiddleware": 50,

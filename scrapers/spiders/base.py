@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -14,6 +15,7 @@ from twisted.python.failure import Failure
 
 from scrapers.items import FetchOutcome
 from scrapers.middlewares import ALLOW_LOCAL_META
+from scrapers.resolver import REFUSED
 from store.registry_types import Source
 
 SOURCE_META = "roundup_source"
@@ -52,6 +54,10 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, Response | None
         return reason, response.status, response
     name = type(exc).__name__
     detail = str(exc).strip() or name
+    host = (urlsplit(failure.request.url).hostname or "").lower() if hasattr(failure, "request") else ""
+    if ("Resolve" in name or "DNS" in name) and host in REFUSED:
+        return (f"refused: {host} resolved to the non-public address {REFUSED[host]} when "
+                "connecting (DNS rebinding?); the source is not marked allow_local"), None, None
     # Scrapy's and Twisted's exception names differ across versions (TimeoutError,
     # DownloadTimeoutError, TCPTimedOutError...): classify by what the name says.
     kinds = (
