@@ -169,10 +169,6 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     return (StoreError, RegistryError)
 
 
-def _registry_error(exc: Exception) -> ConfigError:
-    return ConfigError(str(exc))
-
-
 def cmd_harvest(args: argparse.Namespace) -> int:
     from roundups.harvest import progress_handler, run_harvest
     from roundups.locking import harvest_lock
@@ -183,7 +179,7 @@ def cmd_harvest(args: argparse.Namespace) -> int:
     try:
         sources, _ = load_registry_lenient(args.sources)
     except RegistryError as exc:
-        raise _registry_error(exc) from exc
+        raise ConfigError(str(exc)) from exc
     feeds = sum(len(s.feeds) for s in sources if s.enabled and (not args.only or s.id in args.only))
     log = logging.getLogger("roundup")
     log.setLevel(logging.INFO)

@@ -18,9 +18,6 @@ from roundups.errors import ConfigError
 
 logger = logging.getLogger("roundup.harvest")
 
-COUNTS = ("new", "updated", "unchanged", "skipped", "failed", "warnings", "feeds_ok",
-          "feeds_not_modified", "feeds_skipped", "date_flagged")
-
 
 @dataclass
 class SourceResult:

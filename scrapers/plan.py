@@ -57,9 +57,12 @@ class HarvestPlan:
         from store.fetchstate import is_due, states_for
 
         urls = [u for s in self.sources.values() for u in s.feeds]
-        _, Session = open_db(self.db_url)
-        with Session() as session:
-            states = states_for(session, urls)
+        engine, Session = open_db(self.db_url)
+        try:
+            with Session() as session:
+                states = states_for(session, urls)
+        finally:
+            engine.dispose()
         now = datetime.now(UTC)
         for source in self.sources.values():
             for url in source.feeds:

@@ -10,7 +10,7 @@ fetch state, so stored validators (ETag) never run ahead of stored articles.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -66,14 +66,16 @@ def article_key(guid: str | None, url: str) -> str:
     return key
 
 
-def country_rows(article: Article) -> list[tuple[str, float, bool]]:
-    """``(country, weight, is_primary)`` for an article: its ``countries`` in order (first is
-    primary), then any country only present in ``country_weights`` by decreasing weight."""
-    weights = {c.strip().upper(): float(w) for c, w in article.country_weights.items()}
+def country_rows(
+    countries: Sequence[str], country_weights: Mapping[str, float]
+) -> list[tuple[str, float, bool]]:
+    """``(country, weight, is_primary)`` rows: ``countries`` in order (first is primary), then
+    any country only present in ``country_weights`` by decreasing weight."""
+    weights = {c.strip().upper(): float(w) for c, w in country_weights.items()}
     extra = sorted(weights, key=lambda c: -weights[c])
     rows: list[tuple[str, float, bool]] = []
     seen: set[str] = set()
-    for raw in [*article.countries, *extra]:
+    for raw in [*countries, *extra]:
         code = raw.strip().upper()
         if len(code) != 2 or not code.isalpha() or code in seen:
             continue
@@ -110,7 +112,8 @@ def _prepare(article: Article) -> _Entry:
         "feed_url": article.feed_url,
         "fetched_via": article.fetched_via or "feed",
     }
-    return _Entry((article.source_id, values["guid_key"]), values, country_rows(article))
+    return _Entry((article.source_id, values["guid_key"]), values,
+                  country_rows(article.countries, article.country_weights))
 
 
 _EXISTING_COLUMNS = (_t.c.id, _t.c.source_id, _t.c.guid_key, _t.c.story_id) + tuple(

@@ -13,11 +13,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from pipeline.items import Article
 from store.articles import _write_countries, country_rows
 from store.models import ArticleCountry, ArticleRow, SourceRow
 from store.stories import refresh_stories
-from store.types import utcnow
 
 Tagger = Callable[..., Any]
 
@@ -51,11 +49,7 @@ def retag_all(session: Session, tagger: Tagger, *, batch: int = 500) -> tuple[in
             total += 1
             result = tagger(row.title or "", row.text or "", home_country=homes.get(row.source_id),
                             language=row.language)
-            probe = Article(source_id=row.source_id, guid=None, url="", title="", text="",
-                            summary="", published=utcnow(), date_flag=None, raw_date=None,
-                            language=None, content_hash="", countries=list(result.countries),
-                            country_weights=dict(result.weights))
-            wanted = [(c, round(w, 6), p) for c, w, p in country_rows(probe)]
+            wanted = [(c, round(w, 6), p) for c, w, p in country_rows(result.countries, result.weights)]
             region = result.region if result.countries else row.region
             topics = list(result.topics)
             if wanted == stored[row.id] and region == row.region and topics == list(row.topics or []):

@@ -156,7 +156,9 @@ def test_country_rows() -> None:
         countries=["gh", "GH", "TG", "xxx"],
         country_weights={"GH": 0.9, "TG": 0.4, "NG": 0.5},
     )
-    assert country_rows(article) == [("GH", 0.9, True), ("TG", 0.4, False), ("NG", 0.5, False)]
+    assert country_rows(article.countries, article.country_weights) == [
+        ("GH", 0.9, True), ("TG", 0.4, False), ("NG", 0.5, False)
+    ]
 
 
 def test_article_key() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +31,6 @@ def retry_after(response: Response | None, now: datetime) -> datetime | None:
         return None
     text = value.decode("latin-1").strip()
     if text.isdigit():
-        from datetime import timedelta
-
         return now + timedelta(seconds=min(int(text), 7 * 86400))
     try:
         when = parsedate_to_datetime(text)
