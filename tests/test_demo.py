@@ -33,6 +33,10 @@ def test_demo_harvests_the_demo_network_and_writes_a_draft(tmp_path: Path) -> No
     joint = [s for s in draft_json["stories"] if "keep the internet on" in s["headline"].lower()]
     assert len(joint) == 1
     assert {src["source"] for src in joint[0]["sources"]} == {"wapw", "eamf"}
+    # Tagged from the text during the harvest, not from the publisher's home (wapw sits in GH).
+    assert "internet-shutdown-blocking" in joint[0]["topics"]
+    guinea = [s for s in draft_json["stories"] if s["headline"].startswith("Guinea:")]
+    assert guinea and guinea[0]["countries"][0] == "GN"
     for story in draft_json["stories"]:
         assert set(story) >= {"id", "headline", "summary", "countries", "topics", "published",
                               "sources", "kind"}
