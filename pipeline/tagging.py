@@ -15,12 +15,17 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pipeline.geo import MAX_TEXT_CHARS, country_weights, load_gazetteer, prepare_pair
 from pipeline.regions import region_of, region_table
 from pipeline.topics import load_rules, match_topics
 
-__all__ = ["TagResult", "tag", "region_of", "warm_up"]
+if TYPE_CHECKING:
+    from pipeline.items import Article
+    from store.registry_types import Source
+
+__all__ = ["TagResult", "tag", "tag_article", "region_of", "warm_up"]
 
 _TAG = re.compile(r"<[^<>]{0,500}>")
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#x[0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -47,6 +52,19 @@ def _clean(value: object) -> str:
     if "&" in text:
         text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
     return text
+
+
+def tag_article(article: Article, source: Source | None) -> None:
+    """Set ``article``'s countries, region and topics from its own title and text; the source's
+    home country is a prior. Countries found in the text replace the home country the
+    normaliser put there; topics are always the text's."""
+    home = source.country if source is not None else None
+    result = tag(article.title, article.text, home_country=home, language=article.language)
+    if result.countries:
+        article.countries = list(result.countries)
+        article.country_weights = dict(result.weights)
+        article.region = result.region
+    article.topics = list(result.topics)
 
 
 def warm_up() -> None:

@@ -7,6 +7,10 @@ One job per class, chained in settings.ITEM_PIPELINES with gapped priorities:
 * 300 :class:`StorePipeline` — buffers a feed's articles and, when the feed's FetchOutcome
   arrives, upserts them and records the fetch state in one transaction.
 
+The feed spider normalises and tags a feed's entries itself, in a worker process
+(``scrapers/feedwork.py``), and hands them over inside the FetchOutcome: the first two stages
+see only the reports of listing pages, sitemaps and ``fulltext`` sources.
+
 Outcomes are counted in the crawler's stats under ``roundup/<source>/<what>``; the run summary
 (``roundups.summary``) is read from there.
 """
@@ -86,26 +90,15 @@ class TagPipeline(_Base):
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        from pipeline import tagging
+        from pipeline.tagging import tag_article
 
-        self.tagging = tagging
+        self.tag_article = tag_article
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Article):
             return item
-        source = self.source(item.source_id)
-        apply_tags(self.tagging, item, source)
+        self.tag_article(item, self.source(item.source_id))
         return item
-
-
-def apply_tags(tagging: Any, article: Article, source: Any) -> None:
-    home = getattr(source, "country", None)
-    result = tagging.tag(article.title, article.text, home_country=home, language=article.language)
-    if result.countries:
-        article.countries = list(result.countries)
-        article.country_weights = dict(result.weights)
-        article.region = result.region
-    article.topics = list(result.topics)
 
 
 class StorePipeline(_Base):
@@ -169,7 +162,13 @@ class StorePipeline(_Base):
 
         sid = outcome.source_id
         now = datetime.now(UTC)
-        articles = self.pending.pop(outcome.url, [])
+        articles = self.pending.pop(outcome.url, []) + outcome.articles
+        outcome.articles = []
+        for why in outcome.skipped:
+            self.count(sid, "skipped")
+            self.note(sid, "skipped_why", why)
+        if outcome.date_flagged:
+            self.count(sid, "date_flagged", outcome.date_flagged)
         for warning in outcome.warnings:
             self.count(sid, "warnings")
             self.note(sid, "warnings_why", f"{outcome.url}: {warning}")

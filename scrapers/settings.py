@@ -34,6 +34,11 @@ ROUNDUP_DISTRIBUTED = False
 # Set by `roundup harvest`, which migrates the database and records the registry before the crawl.
 ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
+# Worker processes that parse, normalise and tag feed bodies while the main process downloads and
+# stores (scrapers/workers.py): -1 = one per core (at most 4), 0 = everything in this process.
+ROUNDUP_WORKERS = int(os.environ.get("ROUNDUP_WORKERS", "-1"))
+# Bodies smaller than this are handled in-process: a round trip to a worker would cost more.
+ROUNDUP_OFFLOAD_MIN_BYTES = 16 * 1024
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
 

@@ -1,0 +1,190 @@
+"""The CPU-bound half of reading a feed, with no Scrapy objects: parse the body (feedparser),
+turn its entries into reports and, unless the source's entries wait for their full text, into
+normalised, tagged articles.
+
+:func:`prepare_feed` is what the feed spider runs on every fetched body, in a worker process
+(``scrapers.workers``) for large bodies, in-process for small ones; its input and output are
+plain picklable dataclasses. Importing this module warms what a worker needs (the fork server
+imports it once per run, see ``scrapers.workers.PRELOAD``) only through :func:`warm`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from pipeline.items import Article, RawReport
+from scrapers.items import FetchOutcome
+from store.registry_types import Source
+
+# Markup that says "this is a web page", seen where a feed should be (login walls, anti-bot pages,
+# a CMS's 404 page served with 200).
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html\b)", re.IGNORECASE | re.DOTALL)
+_FEED_ROOT = re.compile(rb"<(rss|feed|rdf:RDF|RDF)\b", re.IGNORECASE)
+_ENTRY_CLOSE = re.compile(rb"</(item|entry)\s*>", re.IGNORECASE)
+
+
+def looks_like_html(body: bytes) -> bool:
+    head = body[:2048].lstrip(b"\xef\xbb\xbf")
+    return bool(_HTML_START.match(head)) and not _FEED_ROOT.search(body[:4096])
+
+
+def entry_date(entry: Any) -> tuple[str | None, datetime | None]:
+    for key in ("published", "updated", "created", "dc_date"):
+        raw = entry.get(key)
+        if raw:
+            parsed = entry.get(f"{key}_parsed")
+            when = datetime.fromtimestamp(calendar.timegm(parsed), UTC) if parsed else None
+            return str(raw), when
+    return None, None
+
+
+def entry_to_report(entry: Any, source: Source, feed_url: str, base_url: str, lang: str | None) -> RawReport:
+    content = entry.get("content") or []
+    content_html = "\n".join(c.get("value", "") for c in content if c.get("value")) or None
+    raw_date, parsed_date = entry_date(entry)
+    title_detail = entry.get("title_detail") or {}
+    link = entry.get("link")
+    linked = any(alt.get("href") == link for alt in entry.get("links") or ())
+    if link and not linked and not link.lower().startswith(("http://", "https://")):
+        # No <link>: feedparser copied a permalink GUID into it. An opaque GUID ("item-42") is
+        # not a link; only an absolute URL is taken.
+        link = None
+    return RawReport(
+        source_id=source.id,
+        url=link,
+        guid=entry.get("id") or None,
+        title=entry.get("title"),
+        summary_html=entry.get("summary"),
+        content_html=content_html,
+        raw_date=raw_date,
+        parsed_date=parsed_date,
+        language_hint=title_detail.get("language") or lang,
+        base_url=title_detail.get("base") or base_url,
+        feed_url=feed_url,
+        authors=[a.get("name", "") for a in entry.get("authors", []) if a.get("name")],
+        fetched_via="feed",
+    )
+
+
+def cap_entries(body: bytes, max_entries: int) -> tuple[bytes, int | None]:
+    """Cut a feed with more than ``max_entries`` entries after the last one taken, and close it.
+
+    feedparser builds every entry of a document; a member's 100,000-entry archive feed would cost
+    minutes and gigabytes for the 500 entries a run takes. Returns the (maybe) shorter body and the
+    number of entries the full body has (None when it was not cut).
+    """
+    ends = [m.end() for m in _ENTRY_CLOSE.finditer(body)]
+    if len(ends) <= max_entries:
+        return body, None
+    root = _FEED_ROOT.search(body[:4096])
+    if root is None:
+        return body, None
+    tag = root.group(1)
+    closing = {b"rss": b"</channel></rss>", b"feed": b"</feed>"}.get(tag.lower(), b"</" + tag + b">")
+    return body[: ends[max_entries - 1]] + closing, len(ends)
+
+
+def parse_feed_body(
+    body: bytes, *, url: str, headers: dict[str, str], source: Source, feed_url: str, max_entries: int
+) -> tuple[list[RawReport], FetchOutcome]:
+    """Parse one feed body. Pure: no Scrapy objects, so it is testable and benchmarkable alone."""
+    outcome = FetchOutcome(source_id=source.id, url=feed_url, status="ok", http_status=200)
+    if looks_like_html(body):
+        outcome.status = "failed"
+        outcome.error = f"not a feed: {url} answered with an HTML page"
+        return [], outcome
+    body, total = cap_entries(body, max_entries)
+    # No content-location: feedparser would resolve GUIDs like "alert-42" into URLs against it.
+    # Relative links are resolved by pipeline.urls against the entry's base (xml:base, else the
+    # feed URL).
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    entries = list(parsed.entries)
+    if not parsed.version and not entries:
+        outcome.status = "failed"
+        exc = parsed.get("bozo_exception")
+        outcome.error = f"not a feed: {url} ({type(exc).__name__}: {exc})" if exc else f"not a feed: {url}"
+        return [], outcome
+    if parsed.bozo:
+        exc = parsed.get("bozo_exception")
+        outcome.warnings.append(f"malformed feed (feedparser bozo): {type(exc).__name__}: {exc}")
+        closed = len(_ENTRY_CLOSE.findall(body))
+        if closed < len(entries):
+            # The body ends inside an entry (connection closed mid-feed): keep only the entries the
+            # parser saw closed, and refetch the whole feed next run.
+            lost = len(entries) - closed
+            entries = entries[:closed]
+            outcome.warnings.append(f"data loss: feed truncated, {lost} incomplete entries dropped")
+            outcome.store_validators = False
+    outcome.entries = total if total is not None else len(entries)
+    if outcome.entries > max_entries:
+        outcome.warnings.append(f"{outcome.entries} entries, only the first {max_entries} taken this run")
+        entries = entries[:max_entries]
+    lang = parsed.feed.get("language")
+    reports = [entry_to_report(e, source, feed_url, url, lang) for e in entries]
+    return reports, outcome
+
+
+@dataclass
+class FeedJob:
+    """One fetched feed body and what is needed to read it."""
+
+    body: bytes
+    url: str  # the URL that answered (after redirects)
+    headers: dict[str, str]  # lower-cased response headers
+    source: Source
+    feed_url: str  # the feed URL as configured (the fetch-state key)
+    max_entries: int
+    now: datetime  # first-seen time for entries whose date cannot be trusted
+    #: False for ``fulltext`` sources: the reports go on to have their article pages fetched
+    #: (scrapers/fulltext.py) and are normalised by the item pipeline afterwards.
+    normalise: bool = True
+
+
+@dataclass
+class FeedResult:
+    outcome: FetchOutcome  # carries the normalised, tagged articles (``outcome.articles``)
+    reports: list[RawReport] = field(default_factory=list)  # when ``job.normalise`` is False
+
+
+def prepare_feed(job: FeedJob) -> FeedResult:
+    """Parse ``job.body``; normalise and tag its entries (see the module docstring).
+
+    An entry the pipeline refuses (no usable link) is counted in ``outcome.skipped`` with the
+    reason; a date it could not trust in ``outcome.date_flagged``.
+    """
+    from pipeline.errors import PipelineError
+    from pipeline.normalise import normalise
+    from pipeline.tagging import tag_article
+
+    reports, outcome = parse_feed_body(
+        job.body, url=job.url, headers=job.headers, source=job.source, feed_url=job.feed_url,
+        max_entries=job.max_entries,
+    )
+    if not job.normalise:
+        return FeedResult(outcome, reports)
+    for report in reports:
+        try:
+            article = normalise(report, job.source, now=job.now)
+        except PipelineError as exc:
+            outcome.skipped.append(f"{job.feed_url}: {exc}")
+            continue
+        if article.date_flag:
+            outcome.date_flagged += 1
+        tag_article(article, job.source)
+        outcome.articles.append(article)
+    return FeedResult(outcome)
+
+
+def warm() -> None:
+    """Load the language model and the tagging data now (a worker's first job should not)."""
+    from pipeline.language import detect_language
+    from pipeline.tagging import warm_up
+
+    detect_language("Journalists were arrested in the capital on Monday, their union said.")
+    warm_up()
