@@ -248,11 +248,13 @@ def _latest_year(value: datetime, now: datetime) -> datetime:
 
 # parsedate_tz reads any unknown zone name ("CEST", "GMT+2") as UTC, so it is only trusted with
 # a numeric offset or one of the zone names RFC 822 defines.
-_RFC822_ZONE = re.compile(r"\d:\d\d(?::\d\d)? (?:[+-](?!0000)\d{4}|GMT|UTC?|Z|[ECMP][SD]T)$")
+# "-0000" means "zone unknown" (RFC 5322 3.3): left to dateutil, read in the source's zone.
+_RFC822_ZONE = re.compile(r"\d:\d\d(?::\d\d)? (?:\+\d{4}|-(?!0000)\d{4}|GMT|UTC?|Z|[ECMP][SD]T)$")
 
 
 def _rfc822(text: str) -> datetime | None:
-    """The common feed case, cheaply: RFC 822 with a numeric offset or a US/GMT zone name.
+    """The common feed case, cheaply: RFC 822 with a numeric offset (``+0000`` included) or a
+    US/GMT zone name.
 
     Anything else (no zone, "-0000", other zone names, other languages) is left to dateutil.
     """

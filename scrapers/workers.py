@@ -63,6 +63,8 @@ class WorkerPool:
         self.workers = workers
         self.min_bytes = min_bytes
         self._pool: ProcessPoolExecutor | None = None
+        self.jobs = 0  # handled by a worker process
+        self.restarts = 0  # pools replaced after a worker died
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WorkerPool:
@@ -94,17 +96,24 @@ class WorkerPool:
         for attempt in (1, 2):
             pool = self._ensure()
             try:
-                return await asyncio.wrap_future(pool.submit(fn, *args))
+                result = await asyncio.wrap_future(pool.submit(fn, *args))
             except BrokenProcessPool as exc:
                 self._discard(pool)
+                self.restarts += 1
                 if attempt == 2:
                     raise WorkerCrashed(
                         f"a worker process died twice while running {fn.__name__}"
                     ) from exc
                 logger.warning("a worker process died; starting a new pool and trying again")
+                continue
+            self.jobs += 1
+            return result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
+        if self.jobs or self.restarts:
+            logger.info("worker pool: %d job(s) handled by %d worker process(es), %d restart(s)",
+                        self.jobs, self.workers, self.restarts)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
