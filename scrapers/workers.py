@@ -15,7 +15,8 @@ the work.
 * A worker that dies (killed, out of memory, a crash in a C extension) breaks the pool: it is
   replaced and the job is tried once more on the new pool; a job that kills a second pool fails
   with :class:`WorkerCrashed` (its source is reported as failed, the other sources go on).
-* The pool is shut down when the spider closes.
+* The pool is shut down when the spider closes; a worker whose harvest process was killed
+  (SIGKILL, the OOM killer) exits by itself.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +45,21 @@ T = TypeVar("T")
 MAX_AUTO_WORKERS = 4
 #: Modules the fork server imports (and warms) before it forks any worker.
 PRELOAD = ["scrapers.feedwork"]
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: exit when the harvest process is gone. A harvest killed with SIGKILL
+    (or by the OOM killer) cannot shut its pool down, and a worker waiting for its next job would
+    otherwise wait for ever. The parent's sentinel becomes ready when the parent dies."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # pragma: no cover - always set in a worker
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="roundup-parent-watch", daemon=True).start()
 
 
 class WorkerCrashed(RuntimeError):
@@ -82,7 +100,8 @@ class WorkerPool:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                             initializer=_exit_with_parent)
         return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:

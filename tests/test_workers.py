@@ -118,3 +118,67 @@ def test_harvest_through_workers_stores_what_an_in_process_harvest_stores(server
                                 "language, region, topics, content_hash FROM article ORDER BY guid")
     assert len(dbs["2"]) == 41
     assert dbs["2"] == dbs["0"]
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_workers_exit_when_the_harvest_is_killed(server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.harvesting import FAST, ROOT
+
+    feeds = []
+    for n in range(40):
+        server.route(f"/f{n}.xml", Reply(body=big_feed(n * 100, 60), headers=RSS))
+        feeds.append(server.url(f"/f{n}.xml"))
+    reg = write_registry(tmp_path / "s.toml", [Source(f"m{n}", [url]) for n, url in enumerate(feeds)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roundups.cli", "harvest", "--db", f"sqlite:///{tmp_path / 'k.db'}",
+         "--sources", str(reg), *FAST],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "ROUNDUP_WORKERS": "2"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 3 and proc.poll() is None:
+            workers = _children(proc.pid)  # fork server, its workers, the resource tracker
+            time.sleep(0.05)
+        assert len(workers) >= 3, "the harvest finished before its workers were seen"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)], "worker processes outlived the harvest"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
