@@ -6,7 +6,9 @@ Prints, measured in this run:
   * feedparser alone parsing the same 100 bodies (the baseline),
   * a first harvest into a fresh SQLite file: entries/s and the ratio of its time to the baseline
     (target ≤ 2.0),
-  * a second harvest where every feed answers 304 (target < 1 s).
+  * a second harvest where every feed answers 304 (target < 1 s);
+  * for comparison, the first harvest again with ``ROUNDUP_WORKERS=0`` (parsing, normalisation
+    and tagging in the main process, no worker pool), into another fresh file.
 
 Each harvest runs in a child process (Twisted's reactor runs once per process); the figure is the
 crawl's own time, from the first request to the last commit, measured inside the child; the
@@ -104,10 +106,10 @@ def feedparser_baseline(root: Path, feeds: int) -> float:
     return time.perf_counter() - started
 
 
-def child(db: str, sources: str) -> None:
+def child(db: str, sources: str, workers: str = "-1") -> None:
     from roundups.harvest import run_harvest
 
-    summary = run_harvest(db, sources, overrides=OVERRIDES)
+    summary = run_harvest(db, sources, overrides={**OVERRIDES, "ROUNDUP_WORKERS": int(workers)})
     print(json.dumps({"seconds": summary.seconds, "new": summary.total("new"),
                       "unchanged": summary.total("unchanged"), "exit": summary.exit_code,
                       "not_modified": summary.total("feeds_not_modified")}))
@@ -117,7 +119,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--entries", type=int, default=50)
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -134,8 +136,10 @@ def main() -> int:
         with serve_directory(sites) as base:
             write_registry(root / "sources.toml", base, args.feeds)
             db = f"sqlite:///{root / 'bench.db'}"
-            first, first_wall = run_child(__file__, db, str(root / "sources.toml"))
-            second, second_wall = run_child(__file__, db, str(root / "sources.toml"))
+            registry = str(root / "sources.toml")
+            first, first_wall = run_child(__file__, db, registry, "-1")
+            second, second_wall = run_child(__file__, db, registry, "-1")
+            alone, _ = run_child(__file__, f"sqlite:///{root / 'alone.db'}", registry, "0")
     ratio = first["seconds"] / baseline
     print(f"feeds × entries           : {args.feeds} × {args.entries} = {total}")
     print(f"feedparser alone          : {baseline:.3f} s ({total / baseline:,.0f} entries/s)")
@@ -144,6 +148,8 @@ def main() -> int:
     print(f"ratio first / feedparser  : {ratio:.2f} (target ≤ 2.0)")
     print(f"second harvest (all 304)  : {second['seconds']:.3f} s ({second['not_modified']} feeds not "
           f"modified, {second['new']} new) — process wall {second_wall:.2f} s (target < 1 s)")
+    print(f"first harvest, no workers : {alone['seconds']:.3f} s (ratio {alone['seconds'] / baseline:.2f}; "
+          f"the pool saves {alone['seconds'] - first['seconds']:.2f} s)")
     ok = ratio <= 2.0 and second["seconds"] < 1.0 and first["new"] == total and second["new"] == 0
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
