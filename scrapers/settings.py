@@ -34,6 +34,11 @@ ROUNDUP_DISTRIBUTED = False
 # Set by `roundup harvest`, which migrates the database and records the registry before the crawl.
 ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
+# Worker processes that read article pages (trafilatura, pypdf) while the reactor keeps
+# downloading (scrapers/extractpool.py); 0 reads them in-process. Empty: one per CPU core.
+ROUNDUP_EXTRACT_WORKERS: int | None = None
+# How workers start: "fork" (default where available), "forkserver" or "spawn".
+ROUNDUP_EXTRACT_START_METHOD = ""
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
 
