@@ -28,6 +28,7 @@ reaches only the crawl, which finishes its pages and closes the pool.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -151,7 +152,17 @@ class ExtractionPool:
         ours, theirs = socket.socketpair()
         process = self._context.Process(target=_worker_main, args=(theirs,), daemon=True,
                                         name="roundup-extract")
-        process.start()
+        forked = self.start_method == "fork"
+        if forked:
+            # The child inherits the crawl's objects in the collector's permanent generation, so
+            # its collections never walk (and copy-on-write) them; the crawl's own collector is
+            # back to normal right after the fork.
+            gc.freeze()
+        try:
+            process.start()
+        finally:
+            if forked:
+                gc.unfreeze()
         theirs.close()
         ours.setblocking(False)
         return _Worker(process, ours)
@@ -289,13 +300,15 @@ class PoolUser:
 
     pool: ExtractionPool | None = None
 
-    def use_extraction_pool(self, crawler: Crawler) -> None:
+    def use_extraction_pool(self, crawler: Crawler,
+                            wanted: Callable[[Any], bool] | None = None) -> None:
+        """Hold the pool while ``crawler`` runs (if ``wanted(spider)`` says so when it opens)."""
         self.pool = None
         if workers_setting(crawler) <= 0:
             return
 
-        def opened(*_: Any, **__: Any) -> None:
-            if self.pool is None:
+        def opened(spider: Any = None, **__: Any) -> None:
+            if self.pool is None and (wanted is None or wanted(spider)):
                 self.pool = acquire(crawler, self)
 
         def closed(*_: Any, **__: Any) -> None:
