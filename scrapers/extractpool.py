@@ -265,7 +265,11 @@ _users: set[int] = set()  # ids of the spiders and middlewares holding the pool
 
 
 def workers_setting(crawler: Crawler) -> int:
-    value = crawler.settings.get(WORKERS_SETTING)
+    return worker_count(crawler.settings.get(WORKERS_SETTING))
+
+
+def worker_count(value: Any) -> int:
+    """Workers for a ``ROUNDUP_EXTRACT_WORKERS`` value (empty: one per CPU core)."""
     if value is None or value == "":
         return os.cpu_count() or 1
     return max(0, int(value))
@@ -308,6 +312,10 @@ class PoolUser:
             return
 
         def opened(spider: Any = None, **__: Any) -> None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no asyncio reactor running this crawl: read in-process
             if self.pool is None and (wanted is None or wanted(spider)):
                 self.pool = acquire(crawler, self)
 

@@ -1,0 +1,187 @@
+"""The extraction pool: pages read in worker processes, a dead worker costs one page, clean
+shutdown, and in-process reading when the pool is disabled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scrapy import signals
+from scrapy.http import HtmlResponse
+
+from pipeline.items import RawReport
+from scrapers import extractpool
+from scrapers.articles import PageSnapshot, read_article, read_snapshot
+from scrapers.extractpool import ExtractionCrashed, ExtractionPool
+from scrapers.items import FetchOutcome
+from scrapers.spiders.listing import ListingSpider
+from tests.test_listing import make_spider, respond, split
+
+NOW = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pages"
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def square(n: int) -> int:
+    return n * n
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def die_on(marker: str, n: int) -> int:
+    """Kills its own worker process (as a segfault or the OOM killer would) for ``marker``."""
+    if marker == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n
+
+
+def read_or_die(page: PageSnapshot, now: datetime, selectors: Any) -> Any:
+    if b"CRASH-THE-WORKER" in page.body:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return read_snapshot(page, now, selectors)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_results_and_exceptions_come_back_from_the_workers():
+    async def go() -> tuple[list[int], Exception]:
+        pool = ExtractionPool(2)
+        try:
+            squares = await asyncio.gather(*(pool.run(square, n) for n in range(20)))
+            with pytest.raises(ValueError, match="bad page") as caught:
+                await pool.run(fail, "bad page")
+            return squares, caught.value
+        finally:
+            pool.close()
+
+    squares, _ = run(go())
+    assert squares == [n * n for n in range(20)]
+
+
+def test_a_dead_worker_costs_only_its_own_page():
+    async def go() -> tuple[list[Any], ExtractionPool]:
+        pool = ExtractionPool(2)
+        try:
+            jobs = [pool.run(die_on, "die" if n == 7 else "ok", n) for n in range(30)]
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            after = await pool.run(square, 4)  # the pool goes on with a new worker
+            assert after == 16
+            return results, pool
+        finally:
+            pool.close()
+
+    results, pool = run(go())
+    assert isinstance(results[7], ExtractionCrashed)
+    assert [r for n, r in enumerate(results) if n != 7] == [n for n in range(30) if n != 7]
+    assert pool.crashes == 1
+
+
+def test_close_stops_and_joins_every_worker():
+    async def go() -> tuple[ExtractionPool, list[Any]]:
+        pool = ExtractionPool(2)
+        await asyncio.gather(*(pool.run(square, n) for n in range(4)))
+        processes = [w.process for w in pool._live]
+        pool.close()
+        pool.close()  # idempotent
+        return pool, processes
+
+    pool, processes = run(go())
+    assert pool.closed and processes
+    assert all(not p.is_alive() and p.exitcode == 0 for p in processes)
+    with pytest.raises(RuntimeError, match="closed"):
+        run(pool.run(square, 2))
+
+
+def test_a_page_read_in_a_worker_reads_as_in_process():
+    body = (FIXTURES / "article_selectors.html").read_bytes()
+    response = HtmlResponse("https://m.example/a", body=body, headers=HTML)
+
+    async def go() -> Any:
+        pool = ExtractionPool(1)
+        try:
+            return await pool.run(read_snapshot, PageSnapshot.of(response), NOW, None)
+        finally:
+            pool.close()
+
+    assert run(go()) == read_article(response, now=NOW)
+
+
+LISTING = 'start_urls = ["https://member.example/news/"]\nlinks = "h2 a::attr(href)"'
+
+
+def test_a_page_that_kills_its_worker_is_a_per_item_failure(tmp_path, monkeypatch):
+    import scrapers.spiders.pages as pages
+
+    monkeypatch.setattr(pages, "read_snapshot", read_or_die)
+    spider = make_spider(tmp_path, ListingSpider, LISTING)
+    requests, _, _ = split(spider.parse_listing(respond(
+        _listing_request(spider),
+        "".join(f'<h2><a href="/news/{n}">{n}</a></h2>' for n in range(4)))))
+    article = (FIXTURES / "article_selectors.html").read_text(encoding="utf-8")
+    bodies = [article, article.replace("<body>", "<body><!-- CRASH-THE-WORKER -->"), article, article]
+
+    async def go() -> list[list[Any]]:
+        spider.pool = ExtractionPool(2)
+        try:
+            outputs = [spider.parse_article(respond(r, b)) for r, b in zip(requests, bodies, strict=True)]
+            return list(await asyncio.gather(*outputs))
+        finally:
+            spider.pool.close()
+            spider.pool = None
+
+    results = run(go())
+    crashed = results[1]
+    assert len(crashed) == 1 and isinstance(crashed[0], FetchOutcome)
+    assert crashed[0].status == "failed" and "worker process died" in crashed[0].error
+    for n in (0, 2, 3):
+        report, outcome = results[n]
+        assert isinstance(report, RawReport) and "communal land" in report.content_html
+        assert outcome.status == "ok"
+
+
+def _listing_request(spider: ListingSpider) -> Any:
+    from scrapers.spiders.listing import PAGE_META
+
+    source = spider.sources["member"]
+    url = "https://member.example/news/"
+    return spider.page_request(source, url, callback=spider.parse_listing,
+                               meta={PAGE_META: {"page": 1, "seen": {url}, "start": url}})
+
+
+def test_the_pool_is_held_while_the_crawl_runs_and_shut_down_when_it_closes(tmp_path):
+    spider = make_spider(tmp_path, ListingSpider, LISTING, ROUNDUP_EXTRACT_WORKERS=1)
+    assert spider.pool is None  # callbacks called by hand read in-process
+
+    async def go() -> tuple[Any, Any]:
+        spider.crawler.signals.send_catch_log(signals.spider_opened, spider=spider)
+        pool = spider.pool
+        assert pool is not None and not pool.closed
+        assert await pool.run(square, 3) == 9
+        processes = [w.process for w in pool._live]
+        spider.crawler.signals.send_catch_log(signals.spider_closed, spider=spider,
+                                              reason="finished")
+        return pool, processes
+
+    pool, processes = run(go())
+    assert spider.pool is None and pool.closed and extractpool._shared is None
+    assert all(not p.is_alive() for p in processes)
+
+
+def test_no_pool_when_disabled(tmp_path):
+    spider = make_spider(tmp_path, ListingSpider, LISTING, ROUNDUP_EXTRACT_WORKERS=0)
+    spider.crawler.signals.send_catch_log(signals.spider_opened, spider=spider)
+    assert spider.pool is None
+    article = (FIXTURES / "article_selectors.html").read_text(encoding="utf-8")
+    requests, _, _ = split(spider.parse_listing(respond(
+        _listing_request(spider), '<h2><a href="/news/1">1</a></h2>')))
+    _, [report], [outcome] = split(spider.parse_article(respond(requests[0], article)))
+    assert "communal land" in report.content_html and outcome.status == "ok"
