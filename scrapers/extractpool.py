@@ -19,22 +19,26 @@ page: :class:`ExtractionCrashed`, which the callers turn into a per-item failure
 entry, "summary kept"); a new worker takes its place and the rest of the listing is harvested.
 An exception raised by the reading itself is re-raised in the crawl, as it would be in-process.
 
-Workers are forked by default (``ROUNDUP_EXTRACT_START_METHOD``; "spawn" and "forkserver" work
-too, at the cost of importing the extraction libraries again in each worker). The pool starts
-when a crawl opens, before downloads are in flight; workers ignore SIGINT, so an operator's Ctrl-C
-reaches only the crawl, which finishes its pages and closes the pool.
+Workers are forked from a fork server (``ROUNDUP_EXTRACT_START_METHOD``, default
+"forkserver"; "spawn" works too, importing the extraction libraries again in each worker), never
+from the crawl itself: a worker forked from the crawl would inherit its open files and sockets —
+the harvest's database lock among them, kept by the worker after a killed crawl. The fork server
+imports the extraction libraries once, when the pool starts (when a crawl opens, before
+downloads are in flight). When the crawl process dies, each worker sees its socket close and
+exits. Workers ignore SIGINT, so an operator's Ctrl-C reaches only the crawl, which finishes its
+pages and closes the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
 import socket
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -51,6 +55,10 @@ WORKERS_SETTING = "ROUNDUP_EXTRACT_WORKERS"
 START_METHOD_SETTING = "ROUNDUP_EXTRACT_START_METHOD"
 
 _HEADER = 8  # bytes: length of the pickled message that follows
+#: Never "fork": a worker forked from the crawl would inherit its open files — the harvest's lock
+#: on the database among them, held by the worker as long as it lives.
+SAFE_START_METHODS = ("forkserver", "spawn")
+PRELOAD = ["scrapers.articles", "pipeline.pdf", "trafilatura"]
 
 
 class ExtractionCrashed(RuntimeError):
@@ -85,10 +93,6 @@ def _worker_main(sock: socket.socket) -> None:
     # must neither die mid-page nor run the crawl's (inherited) handler.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:  # a forked worker must not wake the parent's event loop through its wakeup fd
-        signal.set_wakeup_fd(-1)
-    except ValueError:
-        pass
     sock.setblocking(True)
     while True:
         header = _recv_exactly(sock, _HEADER)
@@ -104,6 +108,7 @@ def _worker_main(sock: socket.socket) -> None:
         try:
             reply: tuple[bool, Any] = (True, fn(*args))
         except Exception as exc:  # noqa: BLE001 - sent back and re-raised in the crawl
+            exc.add_note("in the extraction worker process:\n" + traceback.format_exc())
             reply = (False, exc)
         try:
             data = _frame(reply)
@@ -132,12 +137,15 @@ class ExtractionPool:
     """Worker processes fed by the event loop (see the module docstring)."""
 
     def __init__(self, workers: int, start_method: str | None = None) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        if not start_method or start_method not in methods:
-            start_method = "fork" if "fork" in methods else methods[0]
+        methods = [m for m in multiprocessing.get_all_start_methods() if m in SAFE_START_METHODS]
+        if start_method not in methods:
+            start_method = methods[0]
         self.workers = workers
         self.start_method = start_method
         self._context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            # Imported once, in the fork server; each worker is forked from it ready to read.
+            self._context.set_forkserver_preload(PRELOAD)
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._live: list[_Worker] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,19 +158,10 @@ class ExtractionPool:
 
     def _start_worker(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        process = self._context.Process(target=_worker_main, args=(theirs,), daemon=True,
-                                        name="roundup-extract")
-        forked = self.start_method == "fork"
-        if forked:
-            # The child inherits the crawl's objects in the collector's permanent generation, so
-            # its collections never walk (and copy-on-write) them; the crawl's own collector is
-            # back to normal right after the fork.
-            gc.freeze()
-        try:
-            process.start()
-        finally:
-            if forked:
-                gc.unfreeze()
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_worker_main, args=(theirs,), daemon=True,
+            name="roundup-extract")
+        process.start()
         theirs.close()
         ours.setblocking(False)
         return _Worker(process, ours)
@@ -184,8 +183,18 @@ class ExtractionPool:
                 return
             if job.future.done():
                 continue
+            message = _frame((job.fn, job.args))
             try:
-                await loop.sock_sendall(worker.sock, _frame((job.fn, job.args)))
+                await loop.sock_sendall(worker.sock, message)
+            except OSError:
+                # The worker died before this page reached it (while idle): not this page's
+                # doing; send it to the worker that replaces it.
+                worker = self._replace(worker)
+                try:
+                    await loop.sock_sendall(worker.sock, message)
+                except OSError:
+                    pass  # the read below fails too and the page gets ExtractionCrashed
+            try:
                 header = await _read_exactly(loop, worker.sock, _HEADER)
                 reply = None
                 if header is not None:

@@ -185,3 +185,18 @@ def test_no_pool_when_disabled(tmp_path):
         _listing_request(spider), '<h2><a href="/news/1">1</a></h2>')))
     _, [report], [outcome] = split(spider.parse_article(respond(requests[0], article)))
     assert "communal land" in report.content_html and outcome.status == "ok"
+
+
+def test_a_worker_that_died_while_idle_does_not_fail_the_next_page():
+    async def go() -> tuple[int, int]:
+        pool = ExtractionPool(1)
+        try:
+            assert await pool.run(square, 2) == 4
+            worker = pool._live[0]
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join(timeout=5)
+            return await pool.run(square, 5), pool.crashes
+        finally:
+            pool.close()
+
+    assert run(go()) == (25, 1)
