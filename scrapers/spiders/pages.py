@@ -15,6 +15,10 @@ Limits it applies for every source:
 * a download whose ``Content-Type`` is not HTML, PDF or a feed stops at the headers and is
   skipped with a reason;
 * articles already in the store are not fetched again.
+
+During a crawl, pages are read in the extraction pool's worker processes
+(:mod:`scrapers.extractpool`) while the reactor goes on downloading; a worker that dies on a page
+makes that page a per-item failure.
 """
 
 from __future__ import annotations
