@@ -13,32 +13,38 @@ first crawl to open starts it, the last to close shuts it down (workers are told
 joined).
 
 Each worker is one process on one socket pair, read and written by the event loop itself (no
-helper threads, which would fight the reactor for the GIL), and holds one page at a time. A
-worker that dies mid-page (a segfault in a C parser, the OOM killer) therefore costs exactly that
-page: :class:`ExtractionCrashed`, which the callers turn into a per-item failure (or, for a feed
-entry, "summary kept"); a new worker takes its place and the rest of the listing is harvested.
+helper threads, which would fight the reactor for the GIL). A few pages are sent ahead so that a
+worker never idles between two; it reads them one at a time, in order, and answers in order, so
+the page in progress is always known. A worker that dies mid-page (a segfault in a C parser, the
+OOM killer) therefore costs exactly that page, :class:`ExtractionCrashed`, which the callers
+turn into a per-item failure (or, for a feed entry, "summary kept"); the pages queued behind it
+go to a new worker that takes its place, and the rest of the listing is harvested.
 An exception raised by the reading itself is re-raised in the crawl, as it would be in-process.
 
-Workers are forked from a fork server (``ROUNDUP_EXTRACT_START_METHOD``, default
-"forkserver"; "spawn" works too, importing the extraction libraries again in each worker), never
-from the crawl itself: a worker forked from the crawl would inherit its open files and sockets —
-the harvest's database lock among them, kept by the worker after a killed crawl. The fork server
-imports the extraction libraries once, when the pool starts (when a crawl opens, before
-downloads are in flight). When the crawl process dies, each worker sees its socket close and
-exits. Workers ignore SIGINT, so an operator's Ctrl-C reaches only the crawl, which finishes its
-pages and closes the pool.
+Workers are forked from the crawl (``os.fork``: nothing to import again, a worker is ready in
+milliseconds) when the pool starts — when a crawl opens, before downloads are in flight — and the
+first thing a worker does is close every file descriptor it inherited except its socket and the
+standard streams: it must not keep the crawl's connections open, nor the harvest's lock on the
+database after a killed crawl. It also freezes the inherited objects (``gc.freeze``), so that no
+object of the crawl is ever collected, or its file closed, in the worker. When the crawl process
+dies, each worker sees its socket close and exits. Workers ignore SIGINT, so an operator's Ctrl-C
+reaches only the crawl, which finishes its pages and closes the pool. Where ``os.fork`` does not
+exist, pages are read in-process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-import multiprocessing
 import os
 import pickle
 import signal
 import socket
+import sys
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -52,13 +58,8 @@ T = TypeVar("T")
 
 #: Settings (see scrapers/settings.py).
 WORKERS_SETTING = "ROUNDUP_EXTRACT_WORKERS"
-START_METHOD_SETTING = "ROUNDUP_EXTRACT_START_METHOD"
 
 _HEADER = 8  # bytes: length of the pickled message that follows
-#: Never "fork": a worker forked from the crawl would inherit its open files — the harvest's lock
-#: on the database among them, held by the worker as long as it lives.
-SAFE_START_METHODS = ("forkserver", "spawn")
-PRELOAD = ["scrapers.articles", "pipeline.pdf", "trafilatura"]
 
 
 class ExtractionCrashed(RuntimeError):
@@ -88,11 +89,36 @@ def _frame(obj: Any) -> bytes:
     return len(data).to_bytes(_HEADER, "big") + data
 
 
+def _worker_child(sock: socket.socket) -> None:
+    """Runs in the forked child; never returns (``os._exit``)."""
+    code = 1
+    try:
+        gc.freeze()  # nothing inherited from the crawl is collected here (or its fd closed)
+        try:
+            signal.set_wakeup_fd(-1)  # the crawl's event loop, not ours
+        except ValueError:
+            pass
+        # Ctrl-C goes to the whole process group: the crawl handles it and closes the pool; a
+        # worker must neither die mid-page nor run the crawl's (inherited) handler.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        keep = sock.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, _max_fd())
+        _worker_main(sock)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return max(os.sysconf("SC_OPEN_MAX"), 256)
+    except (AttributeError, OSError, ValueError):
+        return 65536
+
+
 def _worker_main(sock: socket.socket) -> None:
-    # Ctrl-C goes to the whole process group: the crawl handles it and closes the pool; a worker
-    # must neither die mid-page nor run the crawl's (inherited) handler.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sock.setblocking(True)
     while True:
         header = _recv_exactly(sock, _HEADER)
@@ -121,50 +147,83 @@ def _worker_main(sock: socket.socket) -> None:
 
 
 @dataclass
-class _Worker:
-    process: Any
-    sock: socket.socket
-
-
-@dataclass
 class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any] = field(repr=False)
 
 
+class _Child:
+    """A forked worker process: its pid, and its exit code once reaped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.exitcode: int | None = None
+
+    def is_alive(self) -> bool:
+        if self.exitcode is not None:
+            return False
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.exitcode = -1
+            return False
+        if pid == 0:
+            return True
+        self.exitcode = os.waitstatus_to_exitcode(status)
+        return False
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.is_alive():
+            os.kill(self.pid, signal.SIGKILL)
+
+
+@dataclass
+class _Worker:
+    process: _Child
+    sock: socket.socket
+    slots: asyncio.Semaphore
+    # Jobs sent, oldest first. The worker reads and answers them in order, so when it dies the
+    # first of them is the page it was reading; the others had not been started.
+    inflight: deque[_Job] = field(default_factory=deque)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
 class ExtractionPool:
     """Worker processes fed by the event loop (see the module docstring)."""
 
-    def __init__(self, workers: int, start_method: str | None = None) -> None:
-        methods = [m for m in multiprocessing.get_all_start_methods() if m in SAFE_START_METHODS]
-        if start_method not in methods:
-            start_method = methods[0]
+    #: Pages sent ahead to one worker, so that it never waits for the crawl between two pages.
+    DEPTH = 3
+
+    def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.start_method = start_method
-        self._context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            # Imported once, in the fork server; each worker is forked from it ready to read.
-            self._context.set_forkserver_preload(PRELOAD)
-        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._live: list[_Worker] = []
-        self._tasks: list[asyncio.Task[None]] = []
         self.crashes = 0
         self.closed = False
         # Start the workers now, while nothing else is in flight.
         for _ in range(workers):
             self._live.append(self._start_worker())
-        self._tasks = [asyncio.ensure_future(self._serve(w)) for w in self._live]
 
     def _start_worker(self) -> _Worker:
         ours, theirs = socket.socketpair()
-        process = self._context.Process(  # type: ignore[attr-defined]
-            target=_worker_main, args=(theirs,), daemon=True,
-            name="roundup-extract")
-        process.start()
+        sys.stdout.flush()  # or the child would write the parent's buffered output again
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            ours.close()
+            _worker_child(theirs)
         theirs.close()
         ours.setblocking(False)
-        return _Worker(process, ours)
+        worker = _Worker(_Child(pid), ours, asyncio.Semaphore(self.DEPTH))
+        worker.tasks = [asyncio.ensure_future(self._feed(worker)),
+                        asyncio.ensure_future(self._drain(worker))]
+        return worker
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker; raises what ``fn`` raises, or :class:`ExtractionCrashed`."""
@@ -174,72 +233,84 @@ class ExtractionPool:
         self._queue.put_nowait(_Job(fn, args, future))
         return await future
 
-    async def _serve(self, worker: _Worker) -> None:
-        """Feed one worker, one job at a time; replace it if it dies."""
+    async def _feed(self, worker: _Worker) -> None:
+        """Send jobs to one worker, at most DEPTH unanswered."""
         loop = asyncio.get_running_loop()
         while True:
+            await worker.slots.acquire()
             job = await self._queue.get()
-            if job is None:
-                return
-            if job.future.done():
+            if job.future.done():  # cancelled while queued
+                worker.slots.release()
                 continue
-            message = _frame((job.fn, job.args))
+            worker.inflight.append(job)
             try:
-                await loop.sock_sendall(worker.sock, message)
+                await loop.sock_sendall(worker.sock, _frame((job.fn, job.args)))
             except OSError:
-                # The worker died before this page reached it (while idle): not this page's
-                # doing; send it to the worker that replaces it.
-                worker = self._replace(worker)
-                try:
-                    await loop.sock_sendall(worker.sock, message)
-                except OSError:
-                    pass  # the read below fails too and the page gets ExtractionCrashed
+                # The worker is gone (its reader replaces it); this page never reached it.
+                if job in worker.inflight:
+                    worker.inflight.remove(job)
+                    self._queue.put_nowait(job)
+                return
+
+    async def _drain(self, worker: _Worker) -> None:
+        """Read one worker's answers, in order; replace the worker if it dies."""
+        loop = asyncio.get_running_loop()
+        while True:
+            reply = None
             try:
                 header = await _read_exactly(loop, worker.sock, _HEADER)
-                reply = None
                 if header is not None:
                     payload = await _read_exactly(loop, worker.sock, int.from_bytes(header, "big"))
                     reply = None if payload is None else pickle.loads(payload)
-            except OSError:  # the worker's end of the socket is gone
+            except OSError:
                 reply = None
-            except asyncio.CancelledError:
-                if not job.future.done():
-                    job.future.cancel()
-                raise
             if reply is None:
-                if not job.future.done():
-                    job.future.set_exception(ExtractionCrashed(
-                        "the extraction worker process died while reading this page"))
-                worker = self._replace(worker)
-                continue
-            ok, value = reply
+                self._replace(worker)
+                return
+            job = worker.inflight.popleft()
+            worker.slots.release()
             if job.future.done():
                 continue
+            ok, value = reply
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
 
-    def _replace(self, dead: _Worker) -> _Worker:
+    def _replace(self, dead: _Worker) -> None:
+        """``dead`` stopped answering: fail the page it was reading, requeue the others."""
         self.crashes += 1
+        for task in dead.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        if dead.inflight:
+            culprit = dead.inflight.popleft()
+            if not culprit.future.done():
+                culprit.future.set_exception(ExtractionCrashed(
+                    "the extraction worker process died while reading this page"))
+        for job in dead.inflight:
+            self._queue.put_nowait(job)
+        dead.inflight.clear()
         dead.sock.close()
         dead.process.join(timeout=5)
         logger.warning("an extraction worker process died (exit code %s); starting another",
                        dead.process.exitcode)
-        fresh = self._start_worker()
-        self._live = [fresh if w is dead else w for w in self._live]
-        return fresh
+        if not self.closed:
+            self._live = [self._start_worker() if w is dead else w for w in self._live]
 
     def close(self) -> None:
-        """Stop the workers and wait for them (idempotent). Pages still queued fail."""
+        """Stop the workers and wait for them (idempotent). Pages not yet read fail."""
         if self.closed:
             return
         self.closed = True
-        for task in self._tasks:
-            task.cancel()
+        for worker in self._live:
+            for task in worker.tasks:
+                task.cancel()
+        pending = [job for w in self._live for job in w.inflight]
         while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job is not None and not job.future.done():
+            pending.append(self._queue.get_nowait())
+        for job in pending:
+            if not job.future.done():
                 job.future.set_exception(RuntimeError("the extraction pool was closed"))
         for worker in self._live:
             try:
@@ -289,10 +360,10 @@ def acquire(crawler: Crawler, user: object) -> ExtractionPool | None:
     disabled."""
     global _shared
     workers = workers_setting(crawler)
-    if workers <= 0:
+    if workers <= 0 or not hasattr(os, "fork"):
         return None
     if _shared is None or _shared.closed:
-        _shared = ExtractionPool(workers, crawler.settings.get(START_METHOD_SETTING) or None)
+        _shared = ExtractionPool(workers)
     _users.add(id(user))
     return _shared
 

@@ -37,9 +37,6 @@ ROUNDUP_RUN_ID = ""
 # Worker processes that read article pages (trafilatura, pypdf) while the reactor keeps
 # downloading (scrapers/extractpool.py); 0 reads them in-process. Empty: one per CPU core.
 ROUNDUP_EXTRACT_WORKERS: int | None = None
-# How workers start: "forkserver" (default where available) or "spawn"; never "fork" (a worker
-# would inherit the crawl's open files, the database lock among them).
-ROUNDUP_EXTRACT_START_METHOD = ""
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
 
