@@ -187,22 +187,27 @@ class _Child:
 class _Worker:
     process: _Child
     sock: socket.socket
-    slots: asyncio.Semaphore
     # Jobs sent, oldest first. The worker reads and answers them in order, so when it dies the
     # first of them is the page it was reading; the others had not been started.
     inflight: deque[_Job] = field(default_factory=deque)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    received: bytearray = field(default_factory=bytearray)
+    unsent: bytearray = field(default_factory=bytearray)
 
 
 class ExtractionPool:
-    """Worker processes fed by the event loop (see the module docstring)."""
+    """Worker processes fed by the event loop (see the module docstring).
+
+    No task per worker: the loop calls :meth:`_readable` / :meth:`_writable` when a worker's
+    socket is ready, and jobs are written as soon as a worker has room for them.
+    """
 
     #: Pages sent ahead to one worker, so that it never waits for the crawl between two pages.
     DEPTH = 3
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque[_Job] = deque()
         self._live: list[_Worker] = []
         self.crashes = 0
         self.closed = False
@@ -220,100 +225,148 @@ class ExtractionPool:
             _worker_child(theirs)
         theirs.close()
         ours.setblocking(False)
-        worker = _Worker(_Child(pid), ours, asyncio.Semaphore(self.DEPTH))
-        worker.tasks = [asyncio.ensure_future(self._feed(worker)),
-                        asyncio.ensure_future(self._drain(worker))]
+        worker = _Worker(_Child(pid), ours)
+        self._loop.add_reader(ours.fileno(), self._readable, worker)
         return worker
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker; raises what ``fn`` raises, or :class:`ExtractionCrashed`."""
         if self.closed:
             raise RuntimeError("the extraction pool is closed")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(fn, args, future))
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.append(_Job(fn, args, future))
+        self._dispatch()
         return await future
 
-    async def _feed(self, worker: _Worker) -> None:
-        """Send jobs to one worker, at most DEPTH unanswered."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await worker.slots.acquire()
-            job = await self._queue.get()
+    # --- sending ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Send queued jobs to the workers with room, least busy first."""
+        while self._queue and not self.closed:
+            worker = min(self._live, key=lambda w: len(w.inflight))
+            if len(worker.inflight) >= self.DEPTH:
+                return
+            job = self._queue.popleft()
             if job.future.done():  # cancelled while queued
-                worker.slots.release()
                 continue
             worker.inflight.append(job)
-            try:
-                await loop.sock_sendall(worker.sock, _frame((job.fn, job.args)))
-            except OSError:
-                # The worker is gone (its reader replaces it); this page never reached it.
-                if job in worker.inflight:
-                    worker.inflight.remove(job)
-                    self._queue.put_nowait(job)
-                return
+            self._send(worker, job)
 
-    async def _drain(self, worker: _Worker) -> None:
-        """Read one worker's answers, in order; replace the worker if it dies."""
-        loop = asyncio.get_running_loop()
-        while True:
-            reply = None
-            try:
-                header = await _read_exactly(loop, worker.sock, _HEADER)
-                if header is not None:
-                    payload = await _read_exactly(loop, worker.sock, int.from_bytes(header, "big"))
-                    reply = None if payload is None else pickle.loads(payload)
-            except OSError:
-                reply = None
-            if reply is None:
-                self._replace(worker)
-                return
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        data = _frame((job.fn, job.args))
+        if worker.unsent:
+            worker.unsent += data
+            return
+        try:
+            sent = worker.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # The worker was gone before this page reached it: not this page's doing.
+            worker.inflight.remove(job)
+            self._queue.appendleft(job)
+            self._died(worker)
+            return
+        if sent < len(data):
+            worker.unsent += data[sent:]
+            self._loop.add_writer(worker.sock.fileno(), self._writable, worker)
+
+    def _writable(self, worker: _Worker) -> None:
+        try:
+            sent = worker.sock.send(worker.unsent)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._died(worker)
+            return
+        del worker.unsent[:sent]
+        if not worker.unsent:
+            self._loop.remove_writer(worker.sock.fileno())
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def _readable(self, worker: _Worker) -> None:
+        try:
+            chunk = worker.sock.recv(1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._died(worker)
+            return
+        worker.received += chunk
+        self._answer(worker)
+        self._dispatch()
+
+    def _answer(self, worker: _Worker) -> None:
+        """Resolve the jobs whose replies have arrived in full."""
+        while len(worker.received) >= _HEADER:
+            size = int.from_bytes(worker.received[:_HEADER], "big")
+            if len(worker.received) < _HEADER + size:
+                break
+            ok, value = pickle.loads(worker.received[_HEADER:_HEADER + size])
+            del worker.received[:_HEADER + size]
             job = worker.inflight.popleft()
-            worker.slots.release()
             if job.future.done():
                 continue
-            ok, value = reply
             if ok:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
 
-    def _replace(self, dead: _Worker) -> None:
+    def _died(self, dead: _Worker) -> None:
         """``dead`` stopped answering: fail the page it was reading, requeue the others."""
+        if dead not in self._live:
+            return
         self.crashes += 1
-        for task in dead.tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
+        # Replies it sent before dying may still wait in the socket (a failed write can be the
+        # first sign of its death): read them, so that only the page it was reading is blamed.
+        while True:
+            try:
+                chunk = dead.sock.recv(1 << 18)
+            except OSError:
+                break
+            if not chunk:
+                break
+            dead.received += chunk
+        self._answer(dead)
+        self._forget(dead)
         if dead.inflight:
             culprit = dead.inflight.popleft()
             if not culprit.future.done():
                 culprit.future.set_exception(ExtractionCrashed(
                     "the extraction worker process died while reading this page"))
-        for job in dead.inflight:
-            self._queue.put_nowait(job)
+        self._queue.extendleft(reversed(dead.inflight))
         dead.inflight.clear()
-        dead.sock.close()
         dead.process.join(timeout=5)
         logger.warning("an extraction worker process died (exit code %s); starting another",
                        dead.process.exitcode)
         if not self.closed:
             self._live = [self._start_worker() if w is dead else w for w in self._live]
+            self._dispatch()
+
+    def _forget(self, worker: _Worker) -> None:
+        fd = worker.sock.fileno()
+        if fd >= 0:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+        worker.sock.close()
 
     def close(self) -> None:
         """Stop the workers and wait for them (idempotent). Pages not yet read fail."""
         if self.closed:
             return
         self.closed = True
-        for worker in self._live:
-            for task in worker.tasks:
-                task.cancel()
-        pending = [job for w in self._live for job in w.inflight]
-        while not self._queue.empty():
-            pending.append(self._queue.get_nowait())
+        pending = [job for w in self._live for job in w.inflight] + list(self._queue)
+        self._queue.clear()
         for job in pending:
             if not job.future.done():
                 job.future.set_exception(RuntimeError("the extraction pool was closed"))
         for worker in self._live:
             try:
+                self._loop.remove_reader(worker.sock.fileno())
+                self._loop.remove_writer(worker.sock.fileno())
                 worker.sock.setblocking(True)
                 worker.sock.sendall(_frame(None))
             except OSError:
@@ -325,17 +378,6 @@ class ExtractionPool:
                 worker.process.join(timeout=5)
             worker.sock.close()
         self._live = []
-
-
-async def _read_exactly(loop: asyncio.AbstractEventLoop, sock: socket.socket, n: int) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        chunk = await loop.sock_recv(sock, min(n - got, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 # --- one pool per process, shared by its crawls --------------------------------------------------
