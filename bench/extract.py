@@ -207,6 +207,7 @@ def main() -> int:
         return 0
     from roundups.localserver import serve_directory
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory(prefix="roundup-bench-extract-") as tmp:
         root = Path(tmp)
         site = root / "site"
@@ -222,13 +223,14 @@ def main() -> int:
             full, full_wall = run_child(__file__, "harvest", f"sqlite:///{root / 'bench.db'}",
                                         str(root / "sources.toml"))
     ratio = spider["seconds"] / baseline
-    print(f"article pages              : {args.pages} (on {listings} listing pages)")
+    print(f"article pages              : {args.pages} (on {listings} listing pages); "
+          f"{os.cpu_count()} cores, load average {load:.2f} when the bench started")
     print(f"trafilatura alone          : {baseline:.3f} s ({args.pages / baseline:,.0f} pages/s; "
           "one process, one core)")
     print(f"listing spider + full text : {spider['seconds']:.3f} s "
           f"({spider['new'] / spider['seconds']:,.0f} pages/s; {spider['new']} reports, "
-          f"via {spider['via']}) — extraction pool of {spider['workers']} worker process(es) "
-          f"on {os.cpu_count()} cores; process wall {spider_wall:.2f} s")
+          f"via {spider['via']}) — extraction pool of {spider['workers']} worker process(es); "
+          f"process wall {spider_wall:.2f} s")
     print(f"ratio spider / trafilatura : {ratio:.2f} (target ≤ 1.5)")
     print(f"  same, pool disabled      : {single['seconds']:.3f} s "
           f"({single['new'] / single['seconds']:,.0f} pages/s; one process) — ratio "
