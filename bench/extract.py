@@ -10,7 +10,7 @@ Prints, measured in this run:
     RawReports — pages/s and the ratio of its time to the baseline (target ≤ 1.5). The item
     pipelines are replaced by a counter here: this figure is the crawl and extraction. Pages are
     read in the extraction pool's worker processes (``ROUNDUP_EXTRACT_WORKERS``, default one per
-    core; scrapers/extractpool.py) while the reactor downloads — so this figure uses every core,
+    core but one; scrapers/extractpool.py) while the reactor downloads — so this figure uses every core,
     where the baseline uses one;
   * the same crawl with the pool disabled (``ROUNDUP_EXTRACT_WORKERS = 0``: one process, pages
     read in the reactor's thread), for an honest comparison with the one-core baseline;

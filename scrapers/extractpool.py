@@ -2,7 +2,7 @@
 
 Reading an article page (lxml, trafilatura, htmldate; pypdf for a PDF) is CPU work that would
 otherwise stall Twisted's reactor, the one thread that also downloads, schedules and runs every
-middleware. With ``ROUNDUP_EXTRACT_WORKERS`` > 0 (the default is the machine's core count), the
+middleware. With ``ROUNDUP_EXTRACT_WORKERS`` > 0 (default: the machine's cores but one), the
 page spiders and the full-text middleware send each downloaded page to a worker process and await
 the :class:`~scrapers.articles.PageReading` without blocking the reactor; with 0, pages are read
 in-process as before. The reading is the same function either way
@@ -391,9 +391,10 @@ def workers_setting(crawler: Crawler) -> int:
 
 
 def worker_count(value: Any) -> int:
-    """Workers for a ``ROUNDUP_EXTRACT_WORKERS`` value (empty: one per CPU core)."""
+    """Workers for a ``ROUNDUP_EXTRACT_WORKERS`` value. Empty: one per CPU core but one, which the
+    reactor needs for itself (so none, and pages read in-process, on a single core)."""
     if value is None or value == "":
-        return os.cpu_count() or 1
+        return max(0, (os.cpu_count() or 1) - 1)
     return max(0, int(value))
 
 

@@ -35,7 +35,8 @@ ROUNDUP_DISTRIBUTED = False
 ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
 # Worker processes that read article pages (trafilatura, pypdf) while the reactor keeps
-# downloading (scrapers/extractpool.py); 0 reads them in-process. Empty: one per CPU core.
+# downloading (scrapers/extractpool.py); 0 reads them in-process. Empty: one per CPU core but
+# one (the reactor's); none on a single core.
 ROUNDUP_EXTRACT_WORKERS: int | None = None
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")
