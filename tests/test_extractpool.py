@@ -31,6 +31,10 @@ def square(n: int) -> int:
     return n * n
 
 
+def big(n: int, payload: bytes) -> bytes:
+    return payload[::-1] + b"y" * n
+
+
 def fail(message: str) -> None:
     raise ValueError(message)
 
@@ -200,3 +204,44 @@ def test_a_worker_that_died_while_idle_does_not_fail_the_next_page():
             pool.close()
 
     assert run(go()) == (25, 1)
+
+
+def test_pages_and_answers_larger_than_the_socket_buffers():
+    payload = bytes(range(256)) * 20_000  # 5 MB each way: partial writes, replies in pieces
+
+    async def go() -> list[bytes]:
+        pool = ExtractionPool(2)
+        try:
+            return list(await asyncio.gather(*(pool.run(big, n, payload) for n in range(4))))
+        finally:
+            pool.close()
+
+    for n, answer in enumerate(run(go())):
+        assert answer == payload[::-1] + b"y" * n
+
+
+def test_a_feed_entry_whose_page_kills_its_worker_keeps_the_summary(tmp_path, monkeypatch):
+    import scrapers.fulltext as fulltext
+    from tests.test_fulltext import feed_output, middleware
+
+    monkeypatch.setattr(fulltext, "read_snapshot", read_or_die)
+    mw, _ = middleware(tmp_path)
+    out = list(mw.process_spider_output(None, feed_output(2)))
+    page = (FIXTURES / "article_selectors.html").read_bytes()
+    bodies = [page, page.replace(b"<body>", b"<body><!-- CRASH-THE-WORKER -->")]
+
+    async def go() -> list[list[Any]]:
+        mw.pool = ExtractionPool(1)
+        try:
+            return list(await asyncio.gather(*(
+                mw.parse_page(HtmlResponse(r.url, body=b, request=r, headers=HTML))
+                for r, b in zip(out, bodies, strict=True))))
+        finally:
+            mw.pool.close()
+            mw.pool = None
+
+    [read], [kept, outcome] = run(go())
+    assert read.fetched_via == "fulltext" and "communal land" in read.content_html
+    assert kept.fetched_via == "feed" and kept.content_html is None
+    assert kept.summary_html == "<p>Only a summary.</p>"
+    assert any("summary kept" in w and "worker process died" in w for w in outcome.warnings)
