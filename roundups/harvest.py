@@ -246,14 +246,19 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
 
 
 def _load_pipeline_modules() -> None:
-    """Import what the item pipelines import lazily, before the crawl starts, so that start-up
-    work does not sit inside the first responses' handling (and the run's timing)."""
+    """Import what the item pipelines import lazily, and load the language model and the tagging
+    data, before the crawl starts: start-up work then does not sit inside the first responses'
+    handling (nor the run's timing), and the worker processes forked when the crawl opens
+    (scrapers/workers.py) share them instead of loading them again each."""
     import pipeline.normalise  # noqa: F401
     import pipeline.tagging  # noqa: F401
     import store.articles  # noqa: F401
     import store.fetchstate  # noqa: F401
     import store.sources  # noqa: F401
     import store.stories  # noqa: F401
+    from scrapers.feedwork import warm
+
+    warm()
 
 
 def progress_handler(total_feeds: int, style: str = "auto") -> logging.Handler:

@@ -15,7 +15,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 
 from pipeline.extract import SelectorSpec, extract_article
 from pipeline.pdf import PdfError, extract_pdf, looks_like_pdf
@@ -112,6 +112,45 @@ def read_article(response: Response, *, now: datetime,
                        raw_date=extracted.raw_date, date_from=extracted.date_from,
                        language=extracted.language,
                        has_text=extracted.has_text, warnings=list(extracted.warnings))
+
+
+# --- Reading in a worker process (scrapers.workers) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSnapshot:
+    """What :func:`read_article` needs of a response, as plain picklable data."""
+
+    cls: type[Response]
+    url: str
+    status: int
+    headers: dict[bytes, list[bytes]]
+    body: bytes
+    flags: tuple[str, ...]
+    encoding: str | None  # only when set explicitly on the response
+
+    @classmethod
+    def of(cls, response: Response) -> PageSnapshot:
+        return cls(type(response), response.url, response.status, dict(response.headers),
+                   response.body, tuple(response.flags), getattr(response, "_encoding", None))
+
+    def response(self) -> Response:
+        kwargs: dict[str, Any] = {"status": self.status, "headers": self.headers,
+                                  "body": self.body, "flags": list(self.flags)}
+        if self.encoding and issubclass(self.cls, TextResponse):
+            kwargs["encoding"] = self.encoding
+        return self.cls(self.url, **kwargs)
+
+
+def read_snapshot(page: PageSnapshot, now: datetime,
+                  selectors: dict[str, SelectorSpec] | None) -> PageReading:
+    """:func:`read_article` on a page sent to a worker process."""
+    return read_article(page.response(), now=now, selectors=selectors)
+
+
+def worth_a_worker(response: Response) -> bool:
+    """Whether reading ``response`` is work enough to send to the pool (not a stopped download)."""
+    return "download_stopped" not in response.flags
 
 
 # --- What the store already has ----------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 import feedparser
 
-from pipeline.items import Article, RawReport
+from pipeline.items import RawReport
 from scrapers.items import FetchOutcome
 from store.registry_types import Source
 

@@ -11,6 +11,10 @@ and Last-Modified in one transaction — is held until the last of its article f
 so stored validators never run ahead of stored articles: if the run is killed before, the next
 run fetches the feed in full again.
 
+Pages are read in the worker pool's processes during a crawl (see
+:mod:`scrapers.workers`); a worker that dies on a page keeps that entry's summary, with a
+warning, like any other page that cannot be read.
+
 Entries the store already has with full text are not fetched again and not re-yielded (the
 summary must not overwrite the text stored earlier).
 """
@@ -29,11 +33,19 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from pipeline.items import RawReport
-from scrapers.articles import known_articles, read_article
+from scrapers.articles import (
+    PageReading,
+    PageSnapshot,
+    known_articles,
+    read_article,
+    read_snapshot,
+    worth_a_worker,
+)
 from scrapers.items import FetchOutcome
 from scrapers.middlewares import ALLOW_LOCAL_META, DOMAINS_META
 from scrapers.rules import on_domains, rules_for, source_domains
 from scrapers.spiders.base import SOURCE_META, URL_META, describe_failure
+from scrapers.workers import PoolUser, WorkerCrashed
 
 logger = logging.getLogger("roundup.fulltext")
 
@@ -48,13 +60,16 @@ class _Held:
     pending: int = 0
 
 
-class FullTextMiddleware:
+class FullTextMiddleware(PoolUser):
     """Spider middleware (see the module docstring). Enabled in ``SPIDER_MIDDLEWARES``."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.held: dict[str, _Held] = {}
         self.Session: Any = None
+        # Only a crawl with full-text sources reads pages.
+        self.use_worker_pool(crawler, lambda spider: any(
+            s.fulltext for s in getattr(spider, "sources", {}).values()))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FullTextMiddleware:
@@ -159,12 +174,30 @@ class FullTextMiddleware:
 
     # --- article callbacks --------------------------------------------------------------------
 
-    def parse_page(self, response: Response) -> list[Any]:
+    def parse_page(self, response: Response) -> Any:
+        """The entry's report with the page's text (or its summary): a list when read
+        in-process, a coroutine when the page goes to the worker pool."""
         info = response.meta[FULLTEXT_META]
         report: RawReport = info["report"]
         source = self._source(report.source_id)
         selectors = rules_for(source).page_selectors if source is not None else None
-        reading = read_article(response, now=datetime.now(UTC), selectors=selectors)
+        now = datetime.now(UTC)
+        if self.pool is not None and worth_a_worker(response):
+            return self._parse_page_in_pool(response, now, selectors)
+        return self._enriched(response, read_article(response, now=now, selectors=selectors))
+
+    async def _parse_page_in_pool(self, response: Response, now: datetime,
+                                  selectors: Any) -> list[Any]:
+        assert self.pool is not None
+        try:
+            reading = await self.pool.run(read_snapshot, PageSnapshot.of(response), now, selectors)
+        except WorkerCrashed as exc:
+            reading = PageReading("other", error=f"{response.url}: {exc}")
+        return self._enriched(response, reading)
+
+    def _enriched(self, response: Response, reading: PageReading) -> list[Any]:
+        info = response.meta[FULLTEXT_META]
+        report: RawReport = info["report"]
         if reading.skipped or reading.error or not reading.has_text:
             why = reading.skipped or reading.error or f"{response.url}: no article text found"
             return self._done(info["feed"], report, f"full text not used, summary kept: {why}")

@@ -34,10 +34,13 @@ ROUNDUP_DISTRIBUTED = False
 # Set by `roundup harvest`, which migrates the database and records the registry before the crawl.
 ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
-# Worker processes that parse, normalise and tag feed bodies while the main process downloads and
-# stores (scrapers/workers.py): -1 = one per core (at most 4), 0 = everything in this process.
-ROUNDUP_WORKERS = int(os.environ.get("ROUNDUP_WORKERS", "-1"))
-# Bodies smaller than this are handled in-process: a round trip to a worker would cost more.
+# Worker processes that read feed bodies (feedparser, normalisation, tagging) and article pages
+# (trafilatura, pypdf) while the reactor keeps downloading and storing (scrapers/workers.py);
+# 0 does everything in-process. Unset: one per CPU core but one (the reactor's); none on a single
+# core. The environment variable ROUNDUP_WORKERS sets it too.
+_WORKERS_ENV = os.environ.get("ROUNDUP_WORKERS", "").strip()
+ROUNDUP_WORKERS: int | None = int(_WORKERS_ENV) if _WORKERS_ENV else None
+# Feed bodies smaller than this are read in-process: a round trip to a worker would cost more.
 ROUNDUP_OFFLOAD_MIN_BYTES = 16 * 1024
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.
 ROUNDUP_CONTACT_URL = os.environ.get("ROUNDUP_CONTACT_URL", "https://example.org/roundup-contact")

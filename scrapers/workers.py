@@ -1,138 +1,461 @@
-"""A process pool for the CPU-bound half of a harvest, so the reactor keeps downloading and the
-store keeps writing while feeds are parsed on the other cores.
+"""CPU work of a crawl in worker processes while the reactor keeps downloading and storing.
 
-Parsing a feed (feedparser), normalising its entries and tagging them is pure Python that holds
-the GIL; the Scrapy reactor and the store run in the main process. A feed body of at least
-``ROUNDUP_OFFLOAD_MIN_BYTES`` is handed to a worker process (``await pool.run(fn, job)`` from an
-async callback); smaller bodies are handled in-process, where a round trip would cost more than
-the work.
+Reading an article page (lxml, trafilatura, htmldate; pypdf for a PDF) and reading a feed body
+(feedparser, then normalising and tagging its entries: :func:`scrapers.feedwork.prepare_feed`)
+are CPU work that would otherwise stall Twisted's reactor, the one thread that also downloads,
+schedules, runs every middleware and stores. With ``ROUNDUP_WORKERS`` > 0 (default: the
+machine's cores but one), the feed spider, the page spiders and the full-text middleware send
+each downloaded body to a worker process and await the result without blocking the reactor; with
+0, everything runs in-process as before. The work is the same function either way
+(:func:`scrapers.articles.read_article`, :func:`scrapers.feedwork.prepare_feed`); only where it
+runs differs. Feed bodies smaller than ``ROUNDUP_OFFLOAD_MIN_BYTES`` stay in-process: the round
+trip would cost more than the parse.
 
-* ``ROUNDUP_WORKERS`` — worker processes; ``-1`` (the default) means one per core, at most
-  :data:`MAX_AUTO_WORKERS`; ``0`` handles everything in the main process.
-* Workers are forked from a fork server (never from the threaded main process) that has already
-  imported the parser, the language model and the tagging data, so a worker starts in
-  milliseconds and the model is loaded once per run.
-* A worker that dies (killed, out of memory, a crash in a C extension) breaks the pool: it is
-  replaced and the job is tried once more on the new pool; a job that kills a second pool fails
-  with :class:`WorkerCrashed` (its source is reported as failed, the other sources go on).
-* The pool is shut down when the spider closes; a worker whose harvest process was killed
-  (SIGKILL, the OOM killer) exits by itself.
+One pool serves every crawl of the process (``roundup harvest`` runs three side by side): the
+first crawl to open starts it, the last to close shuts it down (workers are told to stop and
+joined).
+
+Each worker is one process on one socket pair, read and written by the event loop itself (no
+helper threads, which would fight the reactor for the GIL). A few pages are sent ahead so that a
+worker never idles between two; it reads them one at a time, in order, and answers in order, so
+the page in progress is always known. A worker that dies mid-page (a segfault in a C parser, the
+OOM killer) therefore costs exactly that page, :class:`WorkerCrashed`, which the callers
+turn into a per-item failure (or, for a feed entry, "summary kept"); the pages queued behind it
+go to a new worker that takes its place, and the rest of the listing is harvested.
+An exception raised by the reading itself is re-raised in the crawl, as it would be in-process.
+
+Workers are forked from the crawl (``os.fork``: nothing to import again, a worker is ready in
+milliseconds) when the pool starts — when a crawl opens, before downloads are in flight — and the
+first thing a worker does is close every file descriptor it inherited except its socket and the
+standard streams: it must not keep the crawl's connections open, nor the harvest's lock on the
+database after a killed crawl. It also freezes the inherited objects (``gc.freeze``), so that no
+object of the crawl is ever collected, or its file closed, in the worker. When the crawl process
+dies, each worker sees its socket close and exits. Workers ignore SIGINT, so an operator's Ctrl-C
+reaches only the crawl, which finishes its pages and closes the pool. Where ``os.fork`` does not
+exist, pages are read in-process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
-import threading
+import pickle
+import signal
+import socket
+import sys
+import time
+import traceback
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 
-__all__ = ["MAX_AUTO_WORKERS", "WorkerCrashed", "WorkerPool", "worker_count"]
-
 logger = logging.getLogger("roundup.workers")
 
 T = TypeVar("T")
 
-#: ``ROUNDUP_WORKERS = -1`` starts one worker per core, at most this many.
-MAX_AUTO_WORKERS = 4
-#: Modules the fork server imports (and warms) before it forks any worker.
-PRELOAD = ["scrapers.feedwork"]
+#: Settings (see scrapers/settings.py).
+WORKERS_SETTING = "ROUNDUP_WORKERS"
 
-
-def _exit_with_parent() -> None:
-    """Worker initializer: exit when the harvest process is gone. A harvest killed with SIGKILL
-    (or by the OOM killer) cannot shut its pool down, and a worker waiting for its next job would
-    otherwise wait for ever. The parent's sentinel becomes ready when the parent dies."""
-    parent = multiprocessing.parent_process()
-    if parent is None:  # pragma: no cover - always set in a worker
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="roundup-parent-watch", daemon=True).start()
+_HEADER = 8  # bytes: length of the pickled message that follows
 
 
 class WorkerCrashed(RuntimeError):
-    """A worker process died twice while handling the same job."""
+    """The worker process died while reading this page."""
 
 
-def worker_count(setting: int) -> int:
-    if setting < 0:
-        return min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
-    return setting
+class WorkerError(RuntimeError):
+    """The reading raised an exception that could not be sent back as itself."""
+
+
+# --- the worker process ----------------------------------------------------------------------
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(data).to_bytes(_HEADER, "big") + data
+
+
+def _worker_child(sock: socket.socket) -> None:
+    """Runs in the forked child; never returns (``os._exit``)."""
+    code = 1
+    try:
+        gc.freeze()  # nothing inherited from the crawl is collected here (or its fd closed)
+        try:
+            signal.set_wakeup_fd(-1)  # the crawl's event loop, not ours
+        except ValueError:
+            pass
+        # Ctrl-C goes to the whole process group: the crawl handles it and closes the pool; a
+        # worker must neither die mid-page nor run the crawl's (inherited) handler.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        keep = sock.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, _max_fd())
+        _worker_main(sock)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return max(os.sysconf("SC_OPEN_MAX"), 256)
+    except (AttributeError, OSError, ValueError):
+        return 65536
+
+
+def _worker_main(sock: socket.socket) -> None:
+    sock.setblocking(True)
+    while True:
+        header = _recv_exactly(sock, _HEADER)
+        if header is None:
+            return
+        payload = _recv_exactly(sock, int.from_bytes(header, "big"))
+        if payload is None:
+            return
+        message = pickle.loads(payload)
+        if message is None:
+            return  # asked to stop
+        fn, args = message
+        try:
+            reply: tuple[bool, Any] = (True, fn(*args))
+        except Exception as exc:  # noqa: BLE001 - sent back and re-raised in the crawl
+            exc.add_note("in the extraction worker process:\n" + traceback.format_exc())
+            reply = (False, exc)
+        try:
+            data = _frame(reply)
+        except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+            data = _frame((False, WorkerError(f"{type(exc).__name__}: {exc}")))
+        sock.sendall(data)
+
+
+# --- the pool, in the crawl's event loop ----------------------------------------------------
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+class _Child:
+    """A forked worker process: its pid, and its exit code once reaped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.exitcode: int | None = None
+
+    def is_alive(self) -> bool:
+        if self.exitcode is not None:
+            return False
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            self.exitcode = -1
+            return False
+        if pid == 0:
+            return True
+        self.exitcode = os.waitstatus_to_exitcode(status)
+        return False
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.is_alive():
+            os.kill(self.pid, signal.SIGKILL)
+
+
+@dataclass
+class _Worker:
+    process: _Child
+    sock: socket.socket
+    # Jobs sent, oldest first. The worker reads and answers them in order, so when it dies the
+    # first of them is the page it was reading; the others had not been started.
+    inflight: deque[_Job] = field(default_factory=deque)
+    received: bytearray = field(default_factory=bytearray)
+    unsent: bytearray = field(default_factory=bytearray)
 
 
 class WorkerPool:
-    """``await pool.run(fn, *args)``: ``fn(*args)`` in a worker process (or here when the pool
-    has no workers). ``fn`` and its arguments must be picklable (module-level functions,
-    dataclasses)."""
+    """Worker processes fed by the event loop (see the module docstring).
 
-    def __init__(self, workers: int, min_bytes: int = 0) -> None:
+    No task per worker: the loop calls :meth:`_readable` / :meth:`_writable` when a worker's
+    socket is ready, and jobs are written as soon as a worker has room for them.
+    """
+
+    #: Pages sent ahead to one worker, so that it never waits for the crawl between two pages.
+    DEPTH = 3
+
+    def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.min_bytes = min_bytes
-        self._pool: ProcessPoolExecutor | None = None
-        self.jobs = 0  # handled by a worker process
-        self.restarts = 0  # pools replaced after a worker died
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque[_Job] = deque()
+        self._live: list[_Worker] = []
+        self.crashes = 0
+        self.jobs = 0  # answered by a worker
+        self.closed = False
+        # Start the workers now, while nothing else is in flight.
+        for _ in range(workers):
+            self._live.append(self._start_worker())
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> WorkerPool:
-        settings = crawler.settings
-        pool = cls(worker_count(settings.getint("ROUNDUP_WORKERS", -1)),
-                   settings.getint("ROUNDUP_OFFLOAD_MIN_BYTES", 16 * 1024))
-        crawler.signals.connect(pool.close, signal=signals.spider_closed)
-        return pool
-
-    def wanted(self, size: int) -> bool:
-        """Whether a job on a body of ``size`` bytes goes to a worker."""
-        return self.workers > 0 and size >= self.min_bytes
-
-    def _ensure(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(PRELOAD)
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                             initializer=_exit_with_parent)
-        return self._pool
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        if self._pool is pool:
-            self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+    def _start_worker(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        sys.stdout.flush()  # or the child would write the parent's buffered output again
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            ours.close()
+            _worker_child(theirs)
+        theirs.close()
+        ours.setblocking(False)
+        worker = _Worker(_Child(pid), ours)
+        self._loop.add_reader(ours.fileno(), self._readable, worker)
+        return worker
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.workers <= 0:
-            return fn(*args)
-        for attempt in (1, 2):
-            pool = self._ensure()
-            try:
-                result = await asyncio.wrap_future(pool.submit(fn, *args))
-            except BrokenProcessPool as exc:
-                self._discard(pool)
-                self.restarts += 1
-                if attempt == 2:
-                    raise WorkerCrashed(
-                        f"a worker process died twice while running {fn.__name__}"
-                    ) from exc
-                logger.warning("a worker process died; starting a new pool and trying again")
+        """``fn(*args)`` in a worker; raises what ``fn`` raises, or :class:`WorkerCrashed`."""
+        if self.closed:
+            raise RuntimeError("the worker pool is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.append(_Job(fn, args, future))
+        self._dispatch()
+        result = await future
+        self.jobs += 1
+        return result
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Send queued jobs to the workers with room, least busy first."""
+        while self._queue and not self.closed:
+            worker = min(self._live, key=lambda w: len(w.inflight))
+            if len(worker.inflight) >= self.DEPTH:
+                return
+            job = self._queue.popleft()
+            if job.future.done():  # cancelled while queued
                 continue
-            self.jobs += 1
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
+            worker.inflight.append(job)
+            self._send(worker, job)
+
+    def _send(self, worker: _Worker, job: _Job) -> None:
+        data = _frame((job.fn, job.args))
+        if worker.unsent:
+            worker.unsent += data
+            return
+        try:
+            sent = worker.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # The worker was gone before this page reached it: not this page's doing.
+            worker.inflight.remove(job)
+            self._queue.appendleft(job)
+            self._died(worker)
+            return
+        if sent < len(data):
+            worker.unsent += data[sent:]
+            self._loop.add_writer(worker.sock.fileno(), self._writable, worker)
+
+    def _writable(self, worker: _Worker) -> None:
+        try:
+            sent = worker.sock.send(worker.unsent)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._died(worker)
+            return
+        del worker.unsent[:sent]
+        if not worker.unsent:
+            self._loop.remove_writer(worker.sock.fileno())
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def _readable(self, worker: _Worker) -> None:
+        try:
+            chunk = worker.sock.recv(1 << 18)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._died(worker)
+            return
+        worker.received += chunk
+        self._answer(worker)
+        self._dispatch()
+
+    def _answer(self, worker: _Worker) -> None:
+        """Resolve the jobs whose replies have arrived in full."""
+        while len(worker.received) >= _HEADER:
+            size = int.from_bytes(worker.received[:_HEADER], "big")
+            if len(worker.received) < _HEADER + size:
+                break
+            ok, value = pickle.loads(worker.received[_HEADER:_HEADER + size])
+            del worker.received[:_HEADER + size]
+            job = worker.inflight.popleft()
+            if job.future.done():
+                continue
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    def _died(self, dead: _Worker) -> None:
+        """``dead`` stopped answering: fail the page it was reading, requeue the others."""
+        if dead not in self._live:
+            return
+        self.crashes += 1
+        # Replies it sent before dying may still wait in the socket (a failed write can be the
+        # first sign of its death): read them, so that only the page it was reading is blamed.
+        while True:
+            try:
+                chunk = dead.sock.recv(1 << 18)
+            except OSError:
+                break
+            if not chunk:
+                break
+            dead.received += chunk
+        self._answer(dead)
+        self._forget(dead)
+        if dead.inflight:
+            culprit = dead.inflight.popleft()
+            if not culprit.future.done():
+                culprit.future.set_exception(WorkerCrashed(
+                    "the extraction worker process died while reading this page"))
+        self._queue.extendleft(reversed(dead.inflight))
+        dead.inflight.clear()
+        dead.process.join(timeout=5)
+        logger.warning("a worker process died (exit code %s); starting another",
+                       dead.process.exitcode)
+        if not self.closed:
+            self._live = [self._start_worker() if w is dead else w for w in self._live]
+            self._dispatch()
+
+    def _forget(self, worker: _Worker) -> None:
+        fd = worker.sock.fileno()
+        if fd >= 0:
+            self._loop.remove_reader(fd)
+            self._loop.remove_writer(fd)
+        worker.sock.close()
 
     def close(self) -> None:
-        if self.jobs or self.restarts:
-            logger.info("worker pool: %d job(s) handled by %d worker process(es), %d restart(s)",
-                        self.jobs, self.workers, self.restarts)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the workers and wait for them (idempotent). Pages not yet read fail."""
+        if self.closed:
+            return
+        self.closed = True
+        logger.info("worker pool: %d job(s) answered by %d worker process(es), %d crash(es)",
+                    self.jobs, self.workers, self.crashes)
+        pending = [job for w in self._live for job in w.inflight] + list(self._queue)
+        self._queue.clear()
+        for job in pending:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("the worker pool was closed"))
+        for worker in self._live:
+            try:
+                self._loop.remove_reader(worker.sock.fileno())
+                self._loop.remove_writer(worker.sock.fileno())
+                worker.sock.setblocking(True)
+                worker.sock.sendall(_frame(None))
+            except OSError:
+                pass
+        for worker in self._live:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.sock.close()
+        self._live = []
+
+
+# --- one pool per process, shared by its crawls --------------------------------------------------
+
+_shared: WorkerPool | None = None
+_users: set[int] = set()  # ids of the spiders and middlewares holding the pool
+
+
+def workers_setting(crawler: Crawler) -> int:
+    return worker_count(crawler.settings.get(WORKERS_SETTING))
+
+
+def worker_count(value: Any) -> int:
+    """Workers for a ``ROUNDUP_WORKERS`` value. Empty: one per CPU core but one, which the
+    reactor needs for itself (so none, and pages read in-process, on a single core)."""
+    if value is None or value == "":
+        return max(0, (os.cpu_count() or 1) - 1)
+    return max(0, int(value))
+
+
+def acquire(crawler: Crawler, user: object) -> WorkerPool | None:
+    """The process's pool for ``user`` in ``crawler`` (started on first use), or None when
+    disabled."""
+    global _shared
+    workers = workers_setting(crawler)
+    if workers <= 0 or not hasattr(os, "fork"):
+        return None
+    if _shared is None or _shared.closed:
+        _shared = WorkerPool(workers)
+    _users.add(id(user))
+    return _shared
+
+
+def release(user: object) -> None:
+    """``user`` is done with the pool; the last to release it shuts it down."""
+    global _shared
+    _users.discard(id(user))
+    if not _users and _shared is not None:
+        pool, _shared = _shared, None
+        pool.close()
+
+
+class PoolUser:
+    """Gives a spider or middleware ``self.pool``: set when its crawl opens, cleared (and the
+    pool released) when it closes. Outside a running crawl — callbacks called by hand in tests —
+    ``pool`` is None and pages are read in-process."""
+
+    pool: WorkerPool | None = None
+
+    def use_worker_pool(self, crawler: Crawler,
+                            wanted: Callable[[Any], bool] | None = None) -> None:
+        """Hold the pool while ``crawler`` runs (if ``wanted(spider)`` says so when it opens)."""
+        self.pool = None
+        if workers_setting(crawler) <= 0:
+            return
+
+        def opened(spider: Any = None, **__: Any) -> None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no asyncio reactor running this crawl: read in-process
+            if self.pool is None and (wanted is None or wanted(spider)):
+                self.pool = acquire(crawler, self)
+
+        def closed(*_: Any, **__: Any) -> None:
+            if self.pool is not None:
+                self.pool = None
+                release(self)
+
+        # Keep references: the signal dispatcher holds receivers weakly.
+        self._pool_receivers = (opened, closed)
+        crawler.signals.connect(opened, signal=signals.spider_opened)
+        crawler.signals.connect(closed, signal=signals.spider_closed)

@@ -1,184 +1,247 @@
-"""scrapers.workers: the process pool the feed spider hands large feed bodies to."""
+"""The extraction pool: pages read in worker processes, a dead worker costs one page, clean
+shutdown, and in-process reading when the pool is disabled."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from scrapy import signals
+from scrapy.http import HtmlResponse
 
-from scrapers.workers import MAX_AUTO_WORKERS, WorkerCrashed, WorkerPool, worker_count
-from tests import workerjobs
-from tests.feedserver import Reply
-from tests.harvesting import EVENTS, Source, harvest, item, rows, rss, write_registry
+from pipeline.items import RawReport
+from scrapers import workers
+from scrapers.articles import PageSnapshot, read_article, read_snapshot
+from scrapers.workers import WorkerCrashed, WorkerPool
+from scrapers.items import FetchOutcome
+from scrapers.spiders.listing import ListingSpider
+from tests.test_listing import make_spider, respond, split
 
-RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+NOW = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pages"
+HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
-def run(pool: WorkerPool, fn, *args):  # type: ignore[no-untyped-def]
-    async def go():  # type: ignore[no-untyped-def]
+def square(n: int) -> int:
+    return n * n
+
+
+def big(n: int, payload: bytes) -> bytes:
+    return payload[::-1] + b"y" * n
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def die_on(marker: str, n: int) -> int:
+    """Kills its own worker process (as a segfault or the OOM killer would) for ``marker``."""
+    if marker == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return n
+
+
+def read_or_die(page: PageSnapshot, now: datetime, selectors: Any) -> Any:
+    if b"CRASH-THE-WORKER" in page.body:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return read_snapshot(page, now, selectors)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_results_and_exceptions_come_back_from_the_workers():
+    async def go() -> tuple[list[int], Exception]:
+        pool = WorkerPool(2)
         try:
-            return await pool.run(fn, *args)
+            squares = await asyncio.gather(*(pool.run(square, n) for n in range(20)))
+            with pytest.raises(ValueError, match="bad page") as caught:
+                await pool.run(fail, "bad page")
+            return squares, caught.value
         finally:
             pool.close()
 
-    return asyncio.run(go())
+    squares, _ = run(go())
+    assert squares == [n * n for n in range(20)]
 
 
-def test_jobs_run_in_another_process() -> None:
-    pool = WorkerPool(1)
-    value, pid = run(pool, workerjobs.square, 7)
-    assert value == 49 and pid != os.getpid()
-    assert pool.jobs == 1 and pool.restarts == 0
-
-
-def test_no_workers_runs_in_process() -> None:
-    pool = WorkerPool(0)
-    value, pid = run(pool, workerjobs.square, 5)
-    assert value == 25 and pid == os.getpid()
-    assert not pool.wanted(10**9)
-
-
-def test_small_bodies_stay_in_process() -> None:
-    pool = WorkerPool(2, min_bytes=1000)
-    assert not pool.wanted(999) and pool.wanted(1000)
-
-
-def test_an_exception_in_a_job_reaches_the_caller_and_the_pool_survives() -> None:
-    pool = WorkerPool(1)
-
-    async def go():  # type: ignore[no-untyped-def]
+def test_a_dead_worker_costs_only_its_own_page():
+    async def go() -> tuple[list[Any], WorkerPool]:
+        pool = WorkerPool(2)
         try:
-            with pytest.raises(ValueError, match="bad entry"):
-                await pool.run(workerjobs.fail, "bad entry")
-            return await pool.run(workerjobs.square, 3)
+            jobs = [pool.run(die_on, "die" if n == 7 else "ok", n) for n in range(30)]
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            after = await pool.run(square, 4)  # the pool goes on with a new worker
+            assert after == 16
+            return results, pool
         finally:
             pool.close()
 
-    assert asyncio.run(go())[0] == 9
-    assert pool.restarts == 0
+    results, pool = run(go())
+    assert isinstance(results[7], WorkerCrashed)
+    assert [r for n, r in enumerate(results) if n != 7] == [n for n in range(30) if n != 7]
+    assert pool.crashes == 1
 
 
-def test_a_worker_that_dies_once_is_replaced_and_the_job_retried(tmp_path: Path) -> None:
-    pool = WorkerPool(1)
-    assert run(pool, workerjobs.die_once, str(tmp_path / "marker")) == "done"
-    assert pool.restarts == 1 and pool.jobs == 1
+def test_close_stops_and_joins_every_worker():
+    async def go() -> tuple[WorkerPool, list[Any]]:
+        pool = WorkerPool(2)
+        await asyncio.gather(*(pool.run(square, n) for n in range(4)))
+        processes = [w.process for w in pool._live]
+        pool.close()
+        pool.close()  # idempotent
+        return pool, processes
+
+    pool, processes = run(go())
+    assert pool.closed and processes
+    assert all(not p.is_alive() and p.exitcode == 0 for p in processes)
+    with pytest.raises(RuntimeError, match="closed"):
+        run(pool.run(square, 2))
 
 
-def test_a_job_that_kills_two_pools_fails_clearly_and_later_jobs_still_run() -> None:
-    pool = WorkerPool(1)
+def test_a_page_read_in_a_worker_reads_as_in_process():
+    body = (FIXTURES / "article_selectors.html").read_bytes()
+    response = HtmlResponse("https://m.example/a", body=body, headers=HTML)
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> Any:
+        pool = WorkerPool(1)
         try:
-            with pytest.raises(WorkerCrashed, match="died twice while running die"):
-                await pool.run(workerjobs.die)
-            return await pool.run(workerjobs.square, 4)
+            return await pool.run(read_snapshot, PageSnapshot.of(response), NOW, None)
         finally:
             pool.close()
 
-    assert asyncio.run(go())[0] == 16
-    assert pool.restarts == 2
+    assert run(go()) == read_article(response, now=NOW)
 
 
-def test_worker_count() -> None:
-    assert worker_count(0) == 0 and worker_count(3) == 3
-    assert 1 <= worker_count(-1) <= MAX_AUTO_WORKERS
+LISTING = 'start_urls = ["https://member.example/news/"]\nlinks = "h2 a::attr(href)"'
 
 
-def big_feed(first: int, count: int) -> bytes:
-    # Long descriptions: the body passes ROUNDUP_OFFLOAD_MIN_BYTES, so it goes to a worker.
-    items = []
-    for n in range(first, first + count):
-        name, city, what = EVENTS[n % len(EVENTS)]
-        story = (f"<p>Reporter {name} was {what} in {city} on day {n}, the union said. "
-                 f"Case file {n * 37}. </p>") * 6
-        items.append(item(n, description=story, pubDate=f"Tue, {n % 28 + 1:02d} Dec 2025 08:30:00 +0100"))
-    return rss(items)
+def test_a_page_that_kills_its_worker_is_a_per_item_failure(tmp_path, monkeypatch):
+    import scrapers.spiders.pages as pages
+
+    monkeypatch.setattr(pages, "read_snapshot", read_or_die)
+    spider = make_spider(tmp_path, ListingSpider, LISTING)
+    requests, _, _ = split(spider.parse_listing(respond(
+        _listing_request(spider),
+        "".join(f'<h2><a href="/news/{n}">{n}</a></h2>' for n in range(4)))))
+    article = (FIXTURES / "article_selectors.html").read_text(encoding="utf-8")
+    bodies = [article, article.replace("<body>", "<body><!-- CRASH-THE-WORKER -->"), article, article]
+
+    async def go() -> list[list[Any]]:
+        spider.pool = WorkerPool(2)
+        try:
+            outputs = [spider.parse_article(respond(r, b)) for r, b in zip(requests, bodies, strict=True)]
+            return list(await asyncio.gather(*outputs))
+        finally:
+            spider.pool.close()
+            spider.pool = None
+
+    results = run(go())
+    crashed = results[1]
+    assert len(crashed) == 1 and isinstance(crashed[0], FetchOutcome)
+    assert crashed[0].status == "failed" and "worker process died" in crashed[0].error
+    for n in (0, 2, 3):
+        report, outcome = results[n]
+        assert isinstance(report, RawReport) and "communal land" in report.content_html
+        assert outcome.status == "ok"
 
 
-def test_harvest_through_workers_stores_what_an_in_process_harvest_stores(server, tmp_path):
-    body = big_feed(0, 40)
-    assert len(body) > 16 * 1024
-    server.route("/big.xml", Reply(body=body, headers=RSS))
-    # A broken entry (no link, no GUID) is counted as skipped from inside the worker too.
-    server.route("/small.xml", Reply(body=rss([item(90), {"title": "No link at all"}]), headers=RSS))
-    reg = write_registry(tmp_path / "s.toml", [Source("big", [server.url("/big.xml")]),
-                                              Source("small", [server.url("/small.xml")])])
-    dbs = {}
-    for workers in ("2", "0"):
-        db = f"sqlite:///{tmp_path / f'w{workers}.db'}"
-        result = harvest(db, reg, env={"ROUNDUP_WORKERS": workers})
-        assert result.code == 0, result.stderr
-        assert "40 new" in result.line("big")
-        assert "1 new" in result.line("small") and "1 entr(y/ies) skipped" in result.line("small")
-        used = "worker pool: 1 job(s) handled by 2 worker process(es)" in result.stderr
-        assert used == (workers == "2"), result.stderr
-        dbs[workers] = rows(db, "SELECT source_id, guid, url, title, text, summary, published, "
-                                "language, region, topics, content_hash FROM article ORDER BY guid")
-    assert len(dbs["2"]) == 41
-    assert dbs["2"] == dbs["0"]
+def _listing_request(spider: ListingSpider) -> Any:
+    from scrapers.spiders.listing import PAGE_META
+
+    source = spider.sources["member"]
+    url = "https://member.example/news/"
+    return spider.page_request(source, url, callback=spider.parse_listing,
+                               meta={PAGE_META: {"page": 1, "seen": {url}, "start": url}})
 
 
-def _children(pid: int) -> set[int]:
-    """Every descendant of ``pid`` (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
+def test_the_pool_is_held_while_the_crawl_runs_and_shut_down_when_it_closes(tmp_path):
+    spider = make_spider(tmp_path, ListingSpider, LISTING, ROUNDUP_WORKERS=1)
+    assert spider.pool is None  # callbacks called by hand read in-process
+
+    async def go() -> tuple[Any, Any]:
+        spider.crawler.signals.send_catch_log(signals.spider_opened, spider=spider)
+        pool = spider.pool
+        assert pool is not None and not pool.closed
+        assert await pool.run(square, 3) == 9
+        processes = [w.process for w in pool._live]
+        spider.crawler.signals.send_catch_log(signals.spider_closed, spider=spider,
+                                              reason="finished")
+        return pool, processes
+
+    pool, processes = run(go())
+    assert spider.pool is None and pool.closed and workers._shared is None
+    assert all(not p.is_alive() for p in processes)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+def test_no_pool_when_disabled(tmp_path):
+    spider = make_spider(tmp_path, ListingSpider, LISTING, ROUNDUP_WORKERS=0)
+    spider.crawler.signals.send_catch_log(signals.spider_opened, spider=spider)
+    assert spider.pool is None
+    article = (FIXTURES / "article_selectors.html").read_text(encoding="utf-8")
+    requests, _, _ = split(spider.parse_listing(respond(
+        _listing_request(spider), '<h2><a href="/news/1">1</a></h2>')))
+    _, [report], [outcome] = split(spider.parse_article(respond(requests[0], article)))
+    assert "communal land" in report.content_html and outcome.status == "ok"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
-def test_workers_exit_when_the_harvest_is_killed(server, tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
+def test_a_worker_that_died_while_idle_does_not_fail_the_next_page():
+    async def go() -> tuple[int, int]:
+        pool = WorkerPool(1)
+        try:
+            assert await pool.run(square, 2) == 4
+            worker = pool._live[0]
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join(timeout=5)
+            return await pool.run(square, 5), pool.crashes
+        finally:
+            pool.close()
 
-    from tests.harvesting import FAST, ROOT
+    assert run(go()) == (25, 1)
 
-    feeds = []
-    for n in range(40):
-        server.route(f"/f{n}.xml", Reply(body=big_feed(n * 100, 60), headers=RSS))
-        feeds.append(server.url(f"/f{n}.xml"))
-    reg = write_registry(tmp_path / "s.toml", [Source(f"m{n}", [url]) for n, url in enumerate(feeds)])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "roundups.cli", "harvest", "--db", f"sqlite:///{tmp_path / 'k.db'}",
-         "--sources", str(reg), *FAST],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "ROUNDUP_WORKERS": "2"},
-    )
-    try:
-        deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while time.monotonic() < deadline and len(workers) < 3 and proc.poll() is None:
-            workers = _children(proc.pid)  # fork server, its workers, the resource tracker
-            time.sleep(0.05)
-        assert len(workers) >= 3, "the harvest finished before its workers were seen"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(p) for p in workers):
-            time.sleep(0.1)
-        assert not [p for p in workers if _alive(p)], "worker processes outlived the harvest"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+def test_pages_and_answers_larger_than_the_socket_buffers():
+    payload = bytes(range(256)) * 20_000  # 5 MB each way: partial writes, replies in pieces
+
+    async def go() -> list[bytes]:
+        pool = WorkerPool(2)
+        try:
+            return list(await asyncio.gather(*(pool.run(big, n, payload) for n in range(4))))
+        finally:
+            pool.close()
+
+    for n, answer in enumerate(run(go())):
+        assert answer == payload[::-1] + b"y" * n
+
+
+def test_a_feed_entry_whose_page_kills_its_worker_keeps_the_summary(tmp_path, monkeypatch):
+    import scrapers.fulltext as fulltext
+    from tests.test_fulltext import feed_output, middleware
+
+    monkeypatch.setattr(fulltext, "read_snapshot", read_or_die)
+    mw, _ = middleware(tmp_path)
+    out = list(mw.process_spider_output(None, feed_output(2)))
+    page = (FIXTURES / "article_selectors.html").read_bytes()
+    bodies = [page, page.replace(b"<body>", b"<body><!-- CRASH-THE-WORKER -->")]
+
+    async def go() -> list[list[Any]]:
+        mw.pool = WorkerPool(1)
+        try:
+            return list(await asyncio.gather(*(
+                mw.parse_page(HtmlResponse(r.url, body=b, request=r, headers=HTML))
+                for r, b in zip(out, bodies, strict=True))))
+        finally:
+            mw.pool.close()
+            mw.pool = None
+
+    [read], [kept, outcome] = run(go())
+    assert read.fetched_via == "fulltext" and "communal land" in read.content_html
+    assert kept.fetched_via == "feed" and kept.content_html is None
+    assert kept.summary_html == "<p>Only a summary.</p>"
+    assert any("summary kept" in w and "worker process died" in w for w in outcome.warnings)

@@ -18,7 +18,7 @@ from scrapy.http import Response
 from scrapers.feedwork import FeedJob, parse_feed_body, prepare_feed
 from scrapers.items import FetchOutcome
 from scrapers.spiders.base import SOURCE_META, URL_META, RoundupSpider
-from scrapers.workers import WorkerPool
+from scrapers.workers import PoolUser, WorkerCrashed
 
 if TYPE_CHECKING:
     from scrapers.plan import HarvestPlan
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["FeedSpider", "parse_feed_body"]
 
 
-class FeedSpider(RoundupSpider):
+class FeedSpider(PoolUser, RoundupSpider):
     name = "feeds"
     plan: HarvestPlan
-    workers: WorkerPool
+    offload_min_bytes: int
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedSpider:
@@ -38,7 +38,8 @@ class FeedSpider(RoundupSpider):
 
         spider.plan = HarvestPlan.from_settings(crawler.settings, only=kwargs.get("only"))
         spider.sources = spider.plan.sources
-        spider.workers = WorkerPool.from_crawler(crawler)
+        spider.offload_min_bytes = crawler.settings.getint("ROUNDUP_OFFLOAD_MIN_BYTES", 16 * 1024)
+        spider.use_worker_pool(crawler)
         return spider
 
     async def start(self) -> AsyncIterator[Any]:
@@ -86,8 +87,15 @@ class FeedSpider(RoundupSpider):
         )
         # Large bodies are parsed, normalised and tagged in a worker process while the reactor
         # goes on downloading and the store goes on writing (scrapers/workers.py).
-        if self.workers.wanted(len(job.body)):
-            result = await self.workers.run(prepare_feed, job)
+        if self.pool is not None and len(job.body) >= self.offload_min_bytes:
+            try:
+                result = await self.pool.run(prepare_feed, job)
+            except WorkerCrashed as exc:
+                # Nothing of this feed is stored, its validators neither: the next run reads it
+                # again (with backoff), the other sources go on.
+                yield FetchOutcome(source_id=source.id, url=feed_url, status="failed",
+                                   http_status=response.status, error=f"{response.url}: {exc}")
+                return
         else:
             result = prepare_feed(job)
         outcome = result.outcome

@@ -15,6 +15,10 @@ Limits it applies for every source:
 * a download whose ``Content-Type`` is not HTML, PDF or a feed stops at the headers and is
   skipped with a reason;
 * articles already in the store are not fetched again.
+
+During a crawl, pages are read in the worker pool's processes
+(:mod:`scrapers.workers`) while the reactor goes on downloading; a worker that dies on a page
+makes that page a per-item failure.
 """
 
 from __future__ import annotations
@@ -32,19 +36,29 @@ from scrapy.http.headers import Headers
 from twisted.python.failure import Failure
 
 from pipeline.items import RawReport
-from scrapers.articles import acceptable_type, content_type, known_articles, read_article
+from scrapers.articles import (
+    PageReading,
+    PageSnapshot,
+    acceptable_type,
+    content_type,
+    known_articles,
+    read_article,
+    read_snapshot,
+    worth_a_worker,
+)
 from scrapers.items import FetchOutcome
 from scrapers.middlewares import DOMAINS_META
 from scrapers.politeness import DeadlinePassed, add_crawl_delay_slots
 from scrapers.rules import ListingRules, on_domains, rules_for
 from scrapers.spiders.base import SOURCE_META, URL_META, RoundupSpider, describe_failure
+from scrapers.workers import PoolUser, WorkerCrashed
 from store.registry_types import Source
 
 ARTICLE_META = "roundup_article"  # {"via": ..., "hint": {...}} on article requests
 CHECK_TYPE_META = "roundup_check_type"  # stop the download at the headers if the type is wrong
 
 
-class PageSpider(RoundupSpider):
+class PageSpider(PoolUser, RoundupSpider):
     """Base class; subclasses set ``name`` and implement ``start()`` and their page callbacks."""
 
     #: ``fetched_via`` of the articles this spider finds ("listing", "sitemap").
@@ -73,6 +87,7 @@ class PageSpider(RoundupSpider):
         spider.warned = set()
         spider.Session = None
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
+        spider.use_worker_pool(crawler)
         return spider
 
     # --- helpers ------------------------------------------------------------------------------
@@ -167,32 +182,51 @@ class PageSpider(RoundupSpider):
             raise StopDownload(fail=False)
 
     def parse_article(self, response: Response) -> Any:
+        """The page's report and outcome: a list when read in-process, or a coroutine (which
+        Scrapy awaits) when the page goes to the worker pool (:mod:`scrapers.workers`).
+
+        Deliberately not a generator: Scrapy parses the source of every generator callback, on
+        every response, to warn about ``return`` values; that cost as much as the rest of the
+        callback."""
         source = self.sources[response.meta[SOURCE_META]]
+        selectors = self.rules_of(source).page_selectors
+        now = datetime.now(UTC)
+        if self.pool is not None and worth_a_worker(response):
+            return self._parse_article_in_pool(response, source, now, selectors)
+        return self.article_items(response, source,
+                                  read_article(response, now=now, selectors=selectors))
+
+    async def _parse_article_in_pool(self, response: Response, source: Source, now: datetime,
+                                     selectors: Any) -> list[Any]:
+        assert self.pool is not None
+        try:
+            reading = await self.pool.run(read_snapshot, PageSnapshot.of(response), now, selectors)
+        except WorkerCrashed as exc:
+            reading = PageReading("other", error=f"{response.url}: {exc}")
+        return self.article_items(response, source, reading)
+
+    def article_items(self, response: Response, source: Source, reading: PageReading) -> list[Any]:
+        """The report (when the page has text) and the page's outcome."""
         key = response.meta[URL_META]
         info = response.meta.get(ARTICLE_META) or {}
         hint = info.get("hint") or {}
-        rules = self.rules_of(source)
-        reading = read_article(response, now=datetime.now(UTC), selectors=rules.page_selectors)
         warnings = []
         for message in reading.warnings:
             what = message.split(" matched", 1)[0]
             warnings += self.warn_once(source, what, message + " (reported once per run)")
         if reading.skipped:
-            yield FetchOutcome(source.id, key, "skipped", http_status=response.status,
-                               error=reading.skipped, warnings=warnings)
-            return
+            return [FetchOutcome(source.id, key, "skipped", http_status=response.status,
+                                 error=reading.skipped, warnings=warnings)]
         if reading.error:
-            yield FetchOutcome(source.id, key, "failed", http_status=response.status,
-                               error=reading.error, warnings=warnings)
-            return
+            return [FetchOutcome(source.id, key, "failed", http_status=response.status,
+                                 error=reading.error, warnings=warnings)]
         if not reading.has_text:
-            yield FetchOutcome(source.id, key, "skipped", http_status=response.status,
-                               error=f"{response.url}: no article text found", warnings=warnings)
-            return
+            return [FetchOutcome(source.id, key, "skipped", http_status=response.status,
+                                 error=f"{response.url}: no article text found", warnings=warnings)]
         raw_date = reading.raw_date
         if hint.get("raw_date") and reading.date_from != "selector":
             raw_date = hint["raw_date"]
-        yield RawReport(
+        report = RawReport(
             source_id=source.id,
             url=key,
             title=reading.title or hint.get("title"),
@@ -203,8 +237,8 @@ class PageSpider(RoundupSpider):
             feed_url=key,
             fetched_via="pdf" if reading.kind == "pdf" else info.get("via", self.via),
         )
-        yield FetchOutcome(source.id, key, "ok", http_status=response.status, entries=1,
-                           warnings=warnings, store_validators=False)
+        return [report, FetchOutcome(source.id, key, "ok", http_status=response.status, entries=1,
+                                     warnings=warnings, store_validators=False)]
 
     def page_failed(self, failure: Failure) -> Any:
         """Errback for listing, sitemap and article requests."""
