@@ -16,6 +16,9 @@ from typing import Any
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
+    # Keep-alive, as a member's web server does: without it every request of a crawl pays a new
+    # TCP connection (SimpleHTTPRequestHandler always sends Content-Length, which HTTP/1.1 needs).
+    protocol_version = "HTTP/1.1"
     extensions_map = {
         **SimpleHTTPRequestHandler.extensions_map,
         ".xml": "application/xml",
