@@ -17,8 +17,11 @@ Outcomes are counted in the crawler's stats under ``roundup/<source>/<what>``; t
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +37,8 @@ logger = logging.getLogger("roundup.harvest")
 # to this many articles or fetches (a listing yields one fetch per article page).
 BATCH_ARTICLES = 200
 BATCH_FETCHES = 50
+#: Batches handed to the writer thread and not yet committed, before a fetch waits for one.
+MAX_PENDING_WRITES = 2
 
 
 def stat_key(source_id: str, what: str) -> str:
@@ -102,17 +107,32 @@ class TagPipeline(_Base):
 
 
 class StorePipeline(_Base):
+    """Buffers a fetch's articles until its FetchOutcome arrives, then stores them with the
+    fetch state, in batches (see the module docstring).
+
+    During a crawl the transactions run on one writer thread, in order, so that the reactor goes
+    on downloading and feeding the worker processes while the store works (a batch with its
+    near-duplicate matching takes a good part of a second; on the reactor's thread every worker
+    would sit idle meanwhile). At most :data:`MAX_PENDING_WRITES` batches wait for the writer;
+    the next fetch then waits for the oldest. The counting is done back on the reactor's thread.
+    Outside a running event loop (``scrapy crawl`` with another reactor, a pipeline driven by
+    hand) each transaction runs where it is called.
+    """
+
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.pending: dict[str, list[Article]] = defaultdict(list)
         self.batch: list[tuple[FetchOutcome, list[Article]]] = []
         self.batch_articles = 0
         self.Session: Any = None
+        self.writer: ThreadPoolExecutor | None = None
+        self.writes: deque[asyncio.Future[Any]] = deque()
 
     def open_spider(self) -> None:
         from store.db import open_db, run_transaction
         from store.sources import sync_sources
 
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roundup-store")
         settings = self.crawler.settings
         if settings.getbool("ROUNDUP_SOURCES_RECORDED"):
             # `roundup harvest` migrated the database and recorded the registry before the crawl.
@@ -124,8 +144,13 @@ class StorePipeline(_Base):
         run_transaction(self.Session, lambda session: sync_sources(session, sources),
                         where="recording the registry")
 
-    def close_spider(self) -> None:
+    async def close_spider(self) -> None:
         self.flush()
+        while self.writes:
+            await self._settle(self.writes.popleft())
+        if self.writer is not None:
+            self.writer.shutdown(wait=True)
+            self.writer = None
         # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
         # written: their feed's validators were not stored either, so the next run fetches them.
         for feed_url, articles in self.pending.items():
@@ -140,22 +165,62 @@ class StorePipeline(_Base):
             return item
         if isinstance(item, FetchOutcome):
             self.finish_fetch(item)
+            if len(self.writes) > MAX_PENDING_WRITES:
+                return self._wait_for_writer(item)
         return item
 
-    def write(self, source_ids: list[str], what: str, work: Any) -> Any:
+    async def _wait_for_writer(self, item: Any) -> Any:
+        while len(self.writes) > MAX_PENDING_WRITES:
+            await self._settle(self.writes.popleft())
+        return item
+
+    @staticmethod
+    async def _settle(future: asyncio.Future[Any]) -> None:
+        # Failures were reported by the future's callback; waiting must not raise them again.
+        await asyncio.wait([future])
+
+    def write(self, source_ids: list[str], what: str, work: Any,
+              done: Callable[[Any], None] | None = None) -> None:
         """One transaction, retried while the database is locked or briefly unreachable; when it
-        still fails, nothing of it was written and each source's summary says so."""
+        still fails, nothing of it was written and each source's summary says so. ``done`` gets
+        the transaction's result, on the reactor's thread."""
         from store.db import run_transaction
         from store.errors import StoreError
 
-        try:
-            return run_transaction(self.Session, work, where=f"storing {what}")
-        except StoreError as exc:
+        def failed(exc: BaseException) -> None:
             for source_id in dict.fromkeys(source_ids):
                 self.count(source_id, "failed")
                 self.note(source_id, "failed_why", f"{what}: not stored, nothing written: {exc}")
-            logger.error("%s not stored: %s", what, exc)
-            return None
+            if isinstance(exc, StoreError):
+                logger.error("%s not stored: %s", what, exc)
+            else:
+                logger.error("%s not stored: %s: %s", what, type(exc).__name__, exc,
+                             exc_info=(type(exc), exc, exc.__traceback__))
+
+        def run() -> Any:
+            return run_transaction(self.Session, work, where=f"storing {what}")
+
+        loop = _running_loop()
+        if loop is None or self.writer is None:
+            try:
+                result = run()
+            except StoreError as exc:
+                failed(exc)
+                return
+            if done is not None:
+                done(result)
+            return
+
+        def finished(future: asyncio.Future[Any]) -> None:
+            exc = future.exception()
+            if exc is not None:
+                failed(exc)
+            elif done is not None:
+                done(future.result())
+
+        future = asyncio.wrap_future(self.writer.submit(run), loop=loop)
+        future.add_done_callback(finished)
+        self.writes.append(future)
 
     def finish_fetch(self, outcome: FetchOutcome) -> None:
         from store.fetchstate import record_failure
@@ -217,9 +282,11 @@ class StorePipeline(_Base):
             return results
 
         what = batch[0][0].url if len(batch) == 1 else f"{len(batch)} fetches"
-        results = self.write([o.source_id for o, _ in batch], what, store)
-        if results is None:
-            return
+        self.write([o.source_id for o, _ in batch], what, store,
+                   lambda results: self.stored(batch, results))
+
+    def stored(self, batch: list[tuple[FetchOutcome, list[Article]]], results: list[str]) -> None:
+        """Count and log what one stored batch did, per fetch."""
         position = 0
         for outcome, articles in batch:
             mine, position = results[position:position + len(articles)], position + len(articles)
@@ -236,3 +303,10 @@ class StorePipeline(_Base):
                 sid, outcome.url, "ok" if modified else "not modified",
                 counts["new"], counts["updated"], counts["unchanged"],
             )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
