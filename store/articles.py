@@ -264,7 +264,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
                 if any(values[k] != row[k] for k in _INDEXED_COLUMNS):
                     reindex.append(row["id"])
         if row["story_id"] is None:
-            candidates.append(_candidate(row["id"], values))
+            candidates.append(_candidate(row["id"], values, entry.countries))
 
     if updates:
         session.execute(_UPDATE, updates)
@@ -275,7 +275,9 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
         session, [(inserted[e.key], e.countries) for e in unique if e.key in inserted], False
     )
 
-    candidates.extend(_candidate(inserted[e.key], e.values) for e in unique if e.key in inserted)
+    candidates.extend(
+        _candidate(inserted[e.key], e.values, e.countries) for e in unique if e.key in inserted
+    )
     reindex_articles(session, reindex)
     assigned = assign_candidates(session, candidates, now=now)
     refresh_stories(session, touched_stories - set(assigned.values()), now=now)
@@ -284,7 +286,10 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
     return [outcome[e.key] if i in last_index else DUPLICATE for i, e in enumerate(entries)]
 
 
-def _candidate(article_id: int, values: dict[str, Any]) -> Candidate:
+def _candidate(
+    article_id: int, values: dict[str, Any], countries: list[tuple[str, float, bool]]
+) -> Candidate:
+    """What story assignment needs, the article's countries (as just written) included."""
     return Candidate(
         id=article_id,
         source_id=values["source_id"],
@@ -295,4 +300,7 @@ def _candidate(article_id: int, values: dict[str, Any]) -> Candidate:
         title=values["title"],
         text=values["text"],
         language=values["language"],
+        region=values["region"],
+        topics=tuple(values["topics"]),
+        countries=tuple(countries),
     )

@@ -50,6 +50,8 @@ __all__ = [
     "Scheme",
     "Signature",
     "band_hashes",
+    "KeyArrays",
+    "batch_key_arrays",
     "batch_keys",
     "crosslang_score",
     "index_keys",
@@ -1199,68 +1201,114 @@ def _strong_items(doc: Doc) -> frozenset[str] | tuple[()]:
     return items
 
 
-def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
-    """``(index_keys(doc), query_keys(doc))`` for each of ``docs``, equal to calling the two
-    functions doc by doc, but with every signature and band hash of the batch computed in one
-    numpy pass per scheme (the store computes a whole feed's keys at once)."""
-    if not docs:
-        return []
+@dataclass(frozen=True)
+class KeyArrays:
+    """The band keys of a batch of docs as flat arrays: ``*_doc`` is the doc's position in the
+    batch, ``*_band`` the band number, ``*_hash`` the key (int64, in ``[0, 2**63)``). Rows of one
+    doc are contiguous and in the order of :func:`index_keys` / :func:`query_keys`."""
+
+    index_doc: np.ndarray
+    index_band: np.ndarray
+    index_hash: np.ndarray
+    query_doc: np.ndarray
+    query_band: np.ndarray
+    query_hash: np.ndarray
+
+    def index_of(self, i: int) -> list[tuple[int, int]]:
+        rows = self.index_doc == i
+        return list(zip(self.index_band[rows].tolist(), self.index_hash[rows].tolist(), strict=True))
+
+    def query_of(self, i: int) -> list[tuple[int, int]]:
+        rows = self.query_doc == i
+        return list(zip(self.query_band[rows].tolist(), self.query_hash[rows].tolist(), strict=True))
+
+
+def _grid(positions: Sequence[int], bands: Sequence[int], hashes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(doc, band, hash) columns for an ``(len(positions), len(bands))`` hash matrix."""
+    docs = np.repeat(np.asarray(positions, dtype=np.int64), len(bands))
+    return docs, np.tile(np.asarray(bands, dtype=np.int64), len(positions)), hashes.ravel()
+
+
+def _gather(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate (doc, band, hash) parts and order them by doc, keeping the parts' order
+    within a doc (a stable sort)."""
+    parts = [p for p in parts if p[0].size]
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    docs, bands, hashes = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    order = np.argsort(docs, kind="stable")
+    return docs[order], bands[order], hashes[order]
+
+
+def batch_key_arrays(docs: Sequence[Doc]) -> KeyArrays:
+    """The :func:`index_keys` and :func:`query_keys` of every doc of a batch, with every
+    signature and band hash computed in one numpy pass per scheme (the store computes a whole
+    feed's keys at once), as :class:`KeyArrays`."""
     _prime_signatures(docs)
-    n = len(docs)
     text_s, lead_s, feat_s = SCHEMES["text"], SCHEMES["lead"], SCHEMES["xfeat"]
-    text_rows = [i for i, d in enumerate(docs) if not d.is_short and d.signature.size]
-    text: dict[int, list[tuple[int, int]]] = {}
+    index: list[tuple[np.ndarray, ...]] = []
+    query: list[tuple[np.ndarray, ...]] = []
+    is_short = [d.is_short for d in docs]
+    text_rows = [i for i, d in enumerate(docs) if not is_short[i] and d.signature.size]
     if text_rows:
         bands, hashes = _bands_many(np.stack([docs[i].signature.values for i in text_rows]), text_s)
-        for i, row in zip(text_rows, hashes.tolist(), strict=True):
-            text[i] = list(zip(bands, row, strict=True))
+        part = _grid(text_rows, bands, hashes)
+        index.append(part)
+        query.append(part)
     lead_rows = [i for i, d in enumerate(docs) if d.lead_signature.size]
-    lead: dict[int, list[tuple[int, int]]] = {}
-    short_lead: dict[int, list[tuple[int, int]]] = {}
     if lead_rows:
         values = np.stack([docs[i].lead_signature.values for i in lead_rows])
-        for target, offset in ((lead, 0), (short_lead, SHORT_LEAD_OFFSET)):
-            bands, hashes = _bands_many(values, lead_s, offset)
-            for i, row in zip(lead_rows, hashes.tolist(), strict=True):
-                target[i] = list(zip(bands, row, strict=True))
+        bands, hashes = _bands_many(values, lead_s)
+        short = np.array([is_short[i] for i in lead_rows])
+        long_part = _grid(lead_rows, bands, hashes)
+        per_doc = len(bands)
+        mask = np.repeat(short, per_doc)
+        index.append(tuple(col[~mask] for col in long_part))  # long texts store 100-111
+        query.append(tuple(col[mask] for col in long_part))  # short items look them up
+        bands, hashes = _bands_many(values, lead_s, SHORT_LEAD_OFFSET)
+        short_part = _grid(lead_rows, bands, hashes)
+        index.append(tuple(col[mask] for col in short_part))  # short items store 120-131
+        query.append(short_part)  # everyone looks those up
     feat_rows = [i for i, d in enumerate(docs) if d.feature_signature.size]
-    feat: dict[int, np.ndarray] = {}
-    feat_bands: list[int] = []
     if feat_rows:
-        feat_bands, hashes = _bands_many(
+        bands, hashes = _bands_many(
             np.stack([docs[i].feature_signature.values for i in feat_rows]), feat_s
         )
         # (docs, language groups, bands): the keys each group would store, as in _feature_keys.
-        salted = _mix(
-            hashes.astype(np.uint64)[:, None, :] * _GROUP_SALTS[None, :, None]
-            + _U64(0x632BE59BD9B4E019)
-        ) >> _U64(1)
-        for i, block in zip(feat_rows, salted.astype(np.int64).tolist(), strict=True):
-            feat[i] = block
-    groups = list(CROSSLANG_LANGUAGES)
-    out = []
-    for i in range(n):
-        doc = docs[i]
-        index: list[tuple[int, int]] = []
-        query: list[tuple[int, int]] = []
-        if not doc.is_short:
-            index += text.get(i, ())
-            index += lead.get(i, ())
-            query += text.get(i, ())
-        else:
-            index += short_lead.get(i, ())
-            query += lead.get(i, ())
-        query += short_lead.get(i, ())
-        block = feat.get(i)
-        if block is not None:
-            own = groups.index(_language_group(doc.language))
-            index += zip(feat_bands, block[own])
-            asked = _language_group(doc.language) if doc.language else None
-            for g, lang in enumerate(groups):
-                if lang != asked:
-                    query += zip(feat_bands, block[g])
-        out.append((index, query))
-    return out
+        salted = (
+            _mix(
+                hashes.astype(np.uint64)[:, None, :] * _GROUP_SALTS[None, :, None]
+                + _U64(0x632BE59BD9B4E019)
+            )
+            >> _U64(1)
+        ).astype(np.int64)
+        groups = list(CROSSLANG_LANGUAGES)
+        own = np.array([groups.index(_language_group(docs[i].language)) for i in feat_rows])
+        asked = np.array(
+            [own[k] if docs[i].language else -1 for k, i in enumerate(feat_rows)]
+        )
+        nb, ng = len(bands), len(groups)
+        pos = np.asarray(feat_rows, dtype=np.int64)
+        k = np.arange(len(feat_rows))
+        index.append((np.repeat(pos, nb), np.tile(np.asarray(bands), len(pos)),
+                      salted[k, own].ravel()))
+        others = np.arange(ng)[None, :] != asked[:, None]  # (docs, groups)
+        query.append((
+            np.repeat(np.repeat(pos, ng)[others.ravel()], nb),
+            np.tile(np.asarray(bands), int(others.sum())),
+            salted[others].ravel(),
+        ))
+    return KeyArrays(*_gather(index), *_gather(query))
+
+
+def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+    """``(index_keys(doc), query_keys(doc))`` for each of ``docs``: :func:`batch_key_arrays` as
+    lists of ``(band, hash)`` pairs, equal to calling the two functions doc by doc."""
+    if not docs:
+        return []
+    keys = batch_key_arrays(docs)
+    return [(keys.index_of(i), keys.query_of(i)) for i in range(len(docs))]
 
 
 def crosslang_score(a: Doc, b: Doc) -> float:

@@ -34,8 +34,10 @@ import json
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from sqlalchemy import (
     BigInteger,
@@ -67,8 +69,9 @@ from store.similarity import (
     BoilerplateLearner,
     Decision,
     Doc,
+    KeyArrays,
     NearDupMatcher,
-    batch_keys,
+    batch_key_arrays,
     index_keys,
 )
 from store.types import ensure_utc, utcnow
@@ -94,6 +97,12 @@ class Candidate(NamedTuple):
     title: str = ""
     text: str = ""
     language: str | None = None
+    # What a new story needs besides the above, when the caller has it at hand (upsert_articles):
+    # with it, a story made of this batch's articles only is inserted complete, without reading
+    # its articles back (refresh_stories). ``countries``: (code, weight, is_primary) rows.
+    region: str | None = None
+    topics: tuple[str, ...] = ()
+    countries: tuple[tuple[str, float, bool], ...] | None = None
 
 
 class MatchLevel:
@@ -336,18 +345,23 @@ def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int
     return [(aid, b, h, bucket) for b, h in keys]
 
 
-def _insert_band_rows(session: Session, rows: Sequence[tuple[int, int, int, int]]) -> None:
+def _insert_band_rows(session: Session, rows: Sequence[Sequence[int]]) -> None:
     """Insert ``article_band`` rows with the driver's ``executemany`` and plain tuples: a feed's
     few thousand rows would otherwise spend more time in SQLAlchemy's per-row parameter
     processing than in the database."""
     if not rows:
         return
     mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
-    session.connection().exec_driver_sql(
-        f"INSERT INTO article_band (article_id, band, hash, bucket) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark})",
-        list(rows),
-    )
+    # The DBAPI cursor of the session's connection (same transaction).
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO article_band (article_id, band, hash, bucket) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            rows,
+        )
+    finally:
+        cursor.close()
 
 
 def _candidate_rows(
@@ -405,40 +419,50 @@ def _describe(decision: Decision, other: Hashable) -> str:
     return f"{decision.reason} with article {other}"
 
 
-class _KeyTable:
-    """Band keys → the articles holding them, for one batch: ``hash → [(band, owner), ...]`` kept
-    as chains through flat lists of ints. A list per key would put tens of thousands of
-    GC-tracked containers in every batch, and the garbage collector's full passes over them (and
-    over the document cache) cost more than the lookups themselves."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
-    __slots__ = ("head", "owner", "band", "next")
 
-    def __init__(self) -> None:
-        self.head: dict[int, int] = {}
-        self.owner: list[int] = []
-        self.band: list[int] = []
-        self.next: list[int] = []
+def _micros(when: datetime) -> int:
+    """Microseconds since 1970 (exact integers, for numpy comparisons of dates)."""
+    return (when - _EPOCH) // _MICROSECOND
 
-    def add(self, owner: int, keys: Iterable[tuple[int, int]]) -> None:
-        head, own, bands, nxt = self.head, self.owner, self.band, self.next
-        for band, h in keys:
-            nxt.append(head.get(h, -1))
-            head[h] = len(own)
-            own.append(owner)
-            bands.append(band)
 
-    def shared(self, keys: Iterable[tuple[int, int]]) -> dict[int, int]:
-        """``{owner: number of keys shared with keys}``."""
-        head, own, bands, nxt = self.head, self.owner, self.band, self.next
-        out: dict[int, int] = {}
-        for band, h in keys:
-            i = head.get(h, -1)
-            while i >= 0:
-                if bands[i] == band:
-                    o = own[i]
-                    out[o] = out.get(o, 0) + 1
-                i = nxt[i]
-        return out
+def _matching(
+    keys_hash: np.ndarray, keys_band: np.ndarray, probe_hash: np.ndarray, probe_band: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair ``(k, p)`` with ``keys[k] == probe[p]`` (same band and hash), as two index
+    arrays: a sort and two binary searches instead of a dictionary of lists (tens of thousands
+    of small Python containers per batch, which the garbage collector then keeps walking)."""
+    order = np.argsort(keys_hash, kind="stable")
+    ordered = keys_hash[order]
+    left = np.searchsorted(ordered, probe_hash, "left")
+    count = np.searchsorted(ordered, probe_hash, "right") - left
+    p = np.repeat(np.arange(probe_hash.size), count)
+    k = order[np.arange(p.size) + np.repeat(left - (np.cumsum(count) - count), count)]
+    same = keys_band[k] == probe_band[p]
+    return k[same], p[same]
+
+
+def _top_pairs(
+    owner: np.ndarray, other: np.ndarray, limit: int
+) -> dict[int, list[tuple[int, int]]]:
+    """``{owner: [(other, shared), ...]}`` from one entry per shared key: the ``limit`` others
+    sharing the most keys with each owner, most first, then the highest ``other`` first."""
+    if owner.size == 0:
+        return {}
+    pair, shared = np.unique(owner.astype(np.int64) << 32 | other.astype(np.int64),
+                             return_counts=True)
+    owners, others = pair >> 32, pair & 0xFFFFFFFF
+    order = np.lexsort((-others, -shared, owners))
+    owners, others, shared = owners[order], others[order], shared[order]
+    rank = np.arange(owners.size) - np.searchsorted(owners, owners, "left")
+    keep = rank < limit
+    out: dict[int, list[tuple[int, int]]] = {}
+    for o, x, n in zip(owners[keep].tolist(), others[keep].tolist(), shared[keep].tolist(),
+                       strict=True):
+        out.setdefault(o, []).append((x, n))
+    return out
 
 
 class NearDuplicate(MatchLevel):
@@ -464,11 +488,13 @@ class NearDuplicate(MatchLevel):
     def __init__(self, matcher: NearDupMatcher | None = None) -> None:
         self.matcher = matcher or _MATCHER
         self.docs: dict[int, Doc] = {}
-        self.keys: dict[int, list[tuple[int, int]]] = {}
-        self._query: dict[int, list[tuple[int, int]]] = {}
+        self._ids: list[int] = []  # the batch's article ids, in date order
+        self._position: dict[int, int] = {}
+        self._keys: KeyArrays | None = None
         self._stored: dict[int, list[tuple[Doc, int]]] = {}
-        # The batch's own assigned articles (what BandIndex would answer).
-        self._batch_keys = _KeyTable()
+        # Position in the batch → [(earlier position, shared keys)]: what a BandIndex of the
+        # batch's assigned articles would answer, computed for the whole batch at once.
+        self._in_batch: dict[int, list[tuple[int, int]]] = {}
         self._batch_story: dict[int, int] = {}
         self._why: dict[int, str] = {}
         self._bridges: dict[int, list[int]] = {}
@@ -482,51 +508,48 @@ class NearDuplicate(MatchLevel):
         for c in ordered:
             self.docs[c.id] = _make_doc(state, c, observe=True)
             self._stamps[c.id] = _stamp(c.content_hash, c.url, c.title)
-        docs = [self.docs[c.id] for c in ordered]
-        for c, (index, query) in zip(ordered, batch_keys(docs), strict=True):
-            self.keys[c.id] = index
-            self._query[c.id] = query
+        self._ids = [c.id for c in ordered]
+        self._position = {cid: i for i, cid in enumerate(self._ids)}
+        keys = self._keys = batch_key_arrays([self.docs[cid] for cid in self._ids])
 
-        wanted = _KeyTable()
+        # The batch's own articles: query keys of each against the stored keys of the others.
+        k, q = _matching(keys.index_hash, keys.index_band, keys.query_hash, keys.query_band)
+        mine, theirs = keys.query_doc[q], keys.index_doc[k]
+        other = mine != theirs
+        self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+
+        if keys.query_hash.size == 0:
+            return
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
-            wanted.add(c.id, self._query[c.id])
-        if not wanted.head:
-            return
         window = timedelta(days=WINDOW_DAYS)
         lo = min(c.published for c in ordered) - window
         hi = max(c.published for c in ordered) + window
-        # {new article: {stored article: shared keys}}: plain dicts of ints, untracked by the GC.
-        shared: dict[int, dict[int, int]] = {}
-        story_of: dict[int, int] = {}
-        published_of = {c.id: c.published for c in ordered}
-        head, owner, bands, nxt = wanted.head, wanted.owner, wanted.band, wanted.next
-        rows = _candidate_rows(session, sorted(head), sorted(buckets), lo, hi)
-        for band, h, article_id, story_id, published in rows:
-            i = head.get(h, -1)
-            if i < 0:
-                continue
-            story_of[article_id] = story_id
-            while i >= 0:
-                if bands[i] == band:
-                    cid = owner[i]
-                    if abs(published - published_of[cid]) <= window:
-                        counts = shared.get(cid)
-                        if counts is None:
-                            counts = shared[cid] = {}
-                        counts[article_id] = counts.get(article_id, 0) + 1
-                i = nxt[i]
-        # Most shared keys first; among equals, the most recent article (highest id).
-        top = {
-            cid: sorted(cnt, key=lambda aid: (-cnt[aid], -aid))[:MAX_CANDIDATES]
-            for cid, cnt in shared.items()
-        }
-        docs_by_id = self._load_docs(
-            session, state, {aid for ids in top.values() for aid in ids}
+        hashes = np.unique(keys.query_hash)
+        rows = _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi).all()
+        if not rows:
+            return
+        band, h, article_id, story_id, published = zip(*rows, strict=True)
+        stored_id = np.array(article_id, dtype=np.int64)
+        q, r = _matching(
+            keys.query_hash, keys.query_band,
+            np.array(h, dtype=np.int64), np.array(band, dtype=np.int64),
         )
-        for cid, ids in top.items():
-            self._stored[cid] = [(docs_by_id[aid], story_of[aid]) for aid in ids if aid in docs_by_id]
+        # Each new article's own window (the query used the batch's).
+        when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
+        stored_when = np.array([_micros(p) for p in published], dtype=np.int64)
+        mine = keys.query_doc[q]
+        near = np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
+        top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
+        story_of = dict(zip(article_id, story_id, strict=True))
+        docs_by_id = self._load_docs(
+            session, state, {aid for found in top.values() for aid, _ in found}
+        )
+        for pos, found in top.items():
+            self._stored[self._ids[pos]] = [
+                (docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id
+            ]
 
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
@@ -563,10 +586,15 @@ class NearDuplicate(MatchLevel):
             out[r.id] = doc
         return out
 
-    def _batch_candidates(self, keys: Sequence[tuple[int, int]]) -> list[int]:
-        """The batch's assigned articles sharing a key with ``keys``, most shared first (as
-        :meth:`BandIndex.candidates` orders them)."""
-        shared = self._batch_keys.shared(keys)
+    def _batch_candidates(self, candidate_id: int) -> list[int]:
+        """The batch's assigned articles sharing a key with the candidate, most shared first
+        (as :meth:`BandIndex.candidates` orders them)."""
+        ids, assigned = self._ids, self._batch_story
+        shared = {
+            ids[j]: n
+            for j, n in self._in_batch.get(self._position[candidate_id], ())
+            if ids[j] in assigned
+        }
         return sorted(shared, key=lambda i: (-shared[i], str(i)))[:MAX_CANDIDATES]
 
     def find(self, candidate: Candidate) -> int | None:
@@ -574,7 +602,7 @@ class NearDuplicate(MatchLevel):
         if doc is None:
             return None
         pool = list(self._stored.get(candidate.id, ()))
-        for other in self._batch_candidates(self._query[candidate.id]):
+        for other in self._batch_candidates(candidate.id):
             pool.append((self.docs[other], self._batch_story[other]))
         found: list[tuple[float, int, Decision, Hashable]] = []
         for cand, story_id in pool:
@@ -591,7 +619,6 @@ class NearDuplicate(MatchLevel):
 
     def add(self, candidate: Candidate, story_id: int) -> None:
         if candidate.id in self.docs:
-            self._batch_keys.add(candidate.id, self.keys[candidate.id])
             self._batch_story[candidate.id] = story_id
 
     def reason(self, candidate: Candidate) -> str:
@@ -601,11 +628,20 @@ class NearDuplicate(MatchLevel):
         return self._bridges.get(candidate.id, [])
 
     def finish(self, session: Session, story_of: dict[int, int]) -> None:
-        rows = [row for aid, doc in self.docs.items() for row in _band_rows(doc, self.keys[aid])]
         # An article that lost its story (story deleted) may still have rows: replace them.
         for part in chunked(sorted(self.docs)):
             session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
-        _insert_band_rows(session, rows)
+        keys = self._keys
+        if keys is not None and keys.index_doc.size:
+            ids = np.array(self._ids, dtype=np.int64)
+            buckets = np.array(
+                [band_bucket(self.docs[cid].published) for cid in self._ids],  # type: ignore[arg-type]
+                dtype=np.int64,
+            )
+            rows = np.column_stack(
+                (ids[keys.index_doc], keys.index_band, keys.index_hash, buckets[keys.index_doc])
+            )
+            _insert_band_rows(session, rows.tolist())
         if self._state is not None:
             for aid, doc in self.docs.items():
                 self._state.put_doc(aid, self._stamps[aid], doc)
@@ -793,28 +829,58 @@ def assign_candidates(
 
     roots = sorted({find(s) for s in assigned.values()}, key=_root_key)
     new_roots = [r for r in roots if r < 0]
+    by_id = {c.id: c for c in candidates}
+    facts = _Facts(session)
+    fact_of = {aid: facts.of(by_id[aid].source_id, by_id[aid].title, by_id[aid].text)
+               for aid in assigned}
+    # A new story holds only this batch's articles: when their countries are known and it is
+    # no joint statement (whose signatories are read from the stored texts), its derived fields
+    # are computed here and inserted with it, instead of read back by refresh_stories.
+    members: dict[int, list[_StoryArticle]] = {r: [] for r in new_roots}
+    complete = set(new_roots)
+    for aid, sid in assigned.items():
+        root = find(sid)
+        if root >= 0:
+            continue
+        c = by_id[aid]
+        kind, credited = fact_of[aid]
+        if c.countries is None or kind == "joint-statement":
+            complete.discard(root)
+        members[root].append(
+            _StoryArticle(aid, root, c.source_id, c.published, c.region, c.topics, kind, credited)
+        )
     real: dict[int, int] = {}
     if new_roots:
-        stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
-        new_ids = (
-            session.execute(
-                stmt,
-                [
-                    {
-                        "countries": [],
-                        "topics": [],
-                        "signatories": [],
-                        "kind": "report",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for _ in new_roots
-                ],
-            )
-            .scalars()
-            .all()
-        )
-        real = dict(zip(new_roots, new_ids, strict=True))
+        rows_of = []
+        for root in new_roots:
+            row = {"created_at": now, "updated_at": now}
+            if root in complete:
+                arts = sorted(members[root], key=lambda r: (r.published, r.id))
+                countries_of = {
+                    r.id: [
+                        (code, bool(primary))
+                        for code, _, primary in sorted(
+                            # refresh_stories' order (primary, weight), then the key's
+                            by_id[r.id].countries or (), key=lambda x: (not x[2], -x[1], x[0])
+                        )
+                    ]
+                    for r in arts
+                }
+                row.update(_derived(arts, countries_of, _story_kind(arts), []))
+            else:
+                row.update(countries=[], topics=[], signatories=[], kind="report")
+            rows_of.append(row)
+        # One statement per set of columns (complete stories, placeholders).
+        new_ids: dict[int, int] = {}
+        for want in (True, False):
+            group = [(r, row) for r, row in zip(new_roots, rows_of, strict=True)
+                     if (r in complete) == want]
+            if not group:
+                continue
+            stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
+            ids = session.execute(stmt, [row for _, row in group]).scalars().all()
+            new_ids.update(zip([r for r, _ in group], ids, strict=True))
+        real = {r: new_ids[r] for r in new_roots}
 
     def final_id(story_id: int) -> int:
         root = find(story_id)
@@ -827,12 +893,9 @@ def assign_candidates(
             reasons[aid] += "; also matched stor" + ("y " if len(merged) == 1 else "ies ")
             reasons[aid] += ", ".join(map(str, merged)) + f", merged into story {final[aid]}"
 
-    facts = _Facts(session)
-    by_id = {c.id: c for c in candidates}
     params = []
     for aid, sid in final.items():
-        c = by_id[aid]
-        kind, credited = facts.of(c.source_id, c.title, c.text)
+        kind, credited = fact_of[aid]
         params.append(
             {
                 "b_id": aid,
@@ -858,7 +921,8 @@ def assign_candidates(
         merge_stories(session, find(story_id), story_id, now=now)
     for level in active:
         level.finish(session, final)
-    refresh_stories(session, set(final.values()), now=now)
+    done = {real[r] for r in complete}
+    refresh_stories(session, {sid for sid in final.values() if sid not in done}, now=now)
     return final
 
 
@@ -956,57 +1020,77 @@ def refresh_stories(
     signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
     params = []
     for sid in ids:
-        rows = articles[sid]
-        rep = _representative(rows)
-        regions: Counter[str] = Counter()
-        countries: Counter[str] = Counter()
-        primary: Counter[str] = Counter()
-        topics: Counter[str] = Counter()
-        first: dict[str, int] = {}
-        for i, row in enumerate(rows):
-            if row.region:
-                regions[row.region] += 1
-                first.setdefault(row.region, i)
-            for country, is_primary in countries_of.get(row.id, ()):
-                countries[country] += 1
-                primary[country] += is_primary
-                first.setdefault(country, i)
-            for topic in row.topics or ():
-                topics[topic] += 1
-                first.setdefault(topic, i)
-        region_order = _ranked(regions, first)
-        params.append(
-            {
-                "b_id": sid,
-                "b_rep": rep.id if rep is not None else None,
-                "b_kind": kinds[sid],
-                "b_signatories": signatories.get(sid, []),
-                "b_published": rows[0].published if rows else None,
-                "b_region": region_order[0] if region_order else None,
-                "b_countries": _ranked(countries, first, primary),
-                "b_topics": _ranked(topics, first),
-                "b_sources": len({row.source_id for row in rows}),
-                "b_articles": len(rows),
-                "b_now": now,
-            }
-        )
+        fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
+        params.append({"b_id": sid, "b_now": now, **{f"b_{k}": v for k, v in fields.items()}})
     story_update = (
         update(_s)
         .where(_s.c.id == bindparam("b_id"))
         .values(
-            representative_article_id=bindparam("b_rep"),
-            published=bindparam("b_published"),
-            region=bindparam("b_region"),
-            countries=bindparam("b_countries"),
-            topics=bindparam("b_topics"),
-            source_count=bindparam("b_sources"),
-            article_count=bindparam("b_articles"),
-            kind=bindparam("b_kind"),
-            signatories=bindparam("b_signatories"),
+            **{k: bindparam(f"b_{k}") for k in _DERIVED},
             updated_at=bindparam("b_now"),
         )
     )
     session.execute(story_update, params)
+
+
+#: The story columns :func:`_derived` computes.
+_DERIVED = (
+    "representative_article_id", "published", "region", "countries", "topics", "source_count",
+    "article_count", "kind", "signatories",
+)
+
+
+class _StoryArticle(NamedTuple):
+    """The article columns a story's derived fields come from (as ``refresh_stories`` reads)."""
+
+    id: int
+    story_id: int
+    source_id: str
+    published: datetime
+    region: str | None
+    topics: Sequence[str]
+    kind: str | None
+    credited_source_id: str | None
+
+
+def _derived(
+    rows: Sequence[Any],
+    countries_of: dict[int, list[tuple[str, bool]]],
+    kind: str,
+    signatories: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A story's derived columns from its articles (``rows``, by date then id) and their
+    countries (``countries_of``: article id → (code, is_primary), primary first, then by
+    weight)."""
+    rep = _representative(rows)
+    regions: Counter[str] = Counter()
+    countries: Counter[str] = Counter()
+    primary: Counter[str] = Counter()
+    topics: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.region:
+            regions[row.region] += 1
+            first.setdefault(row.region, i)
+        for country, is_primary in countries_of.get(row.id, ()):
+            countries[country] += 1
+            primary[country] += is_primary
+            first.setdefault(country, i)
+        for topic in row.topics or ():
+            topics[topic] += 1
+            first.setdefault(topic, i)
+    region_order = _ranked(regions, first)
+    return {
+        "representative_article_id": rep.id if rep is not None else None,
+        "kind": kind,
+        "signatories": signatories,
+        "published": rows[0].published if rows else None,
+        "region": region_order[0] if region_order else None,
+        "countries": _ranked(countries, first, primary),
+        "topics": _ranked(topics, first),
+        "source_count": len({row.source_id for row in rows}),
+        "article_count": len(rows),
+    }
 
 
 def _representative(rows: Sequence[Any]) -> Any:
