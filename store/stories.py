@@ -345,12 +345,10 @@ def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int
     return [(aid, b, h, bucket) for b, h in keys]
 
 
-def _insert_band_rows(session: Session, rows: Sequence[Sequence[int]]) -> None:
-    """Insert ``article_band`` rows with the driver's ``executemany`` and plain tuples: a feed's
-    few thousand rows would otherwise spend more time in SQLAlchemy's per-row parameter
-    processing than in the database."""
-    if not rows:
-        return
+def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
+    """Insert ``article_band`` rows ``(article_id, band, hash, bucket)`` with the driver's
+    ``executemany``: a feed's few thousand rows would otherwise spend more time in
+    SQLAlchemy's per-row parameter processing than in the database."""
     mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
     # The DBAPI cursor of the session's connection (same transaction).
     cursor = session.connection().connection.cursor()
@@ -527,10 +525,20 @@ class NearDuplicate(MatchLevel):
         lo = min(c.published for c in ordered) - window
         hi = max(c.published for c in ordered) + window
         hashes = np.unique(keys.query_hash)
-        rows = _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi).all()
-        if not rows:
+        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
+        band: list[int] = []
+        h: list[int] = []
+        article_id: list[int] = []
+        story_id: list[int] = []
+        stored_when: Any = []
+        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi):
+            band.append(row[0])
+            h.append(row[1])
+            article_id.append(row[2])
+            story_id.append(row[3])
+            stored_when.append(_micros(row[4]))
+        if not band:
             return
-        band, h, article_id, story_id, published = zip(*rows, strict=True)
         stored_id = np.array(article_id, dtype=np.int64)
         q, r = _matching(
             keys.query_hash, keys.query_band,
@@ -538,7 +546,7 @@ class NearDuplicate(MatchLevel):
         )
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
-        stored_when = np.array([_micros(p) for p in published], dtype=np.int64)
+        stored_when = np.array(stored_when, dtype=np.int64)
         mine = keys.query_doc[q]
         near = np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
         top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
@@ -638,10 +646,12 @@ class NearDuplicate(MatchLevel):
                 [band_bucket(self.docs[cid].published) for cid in self._ids],  # type: ignore[arg-type]
                 dtype=np.int64,
             )
-            rows = np.column_stack(
-                (ids[keys.index_doc], keys.index_band, keys.index_hash, buckets[keys.index_doc])
-            )
-            _insert_band_rows(session, rows.tolist())
+            # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
+            # together would set off the garbage collector's full passes.
+            _insert_band_rows(session, zip(
+                ids[keys.index_doc].tolist(), keys.index_band.tolist(),
+                keys.index_hash.tolist(), buckets[keys.index_doc].tolist(),
+            ))
         if self._state is not None:
             for aid, doc in self.docs.items():
                 self._state.put_doc(aid, self._stamps[aid], doc)
@@ -676,7 +686,8 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
         bands += _band_rows(doc, index_keys(doc))
         kind, credited = facts.of(r.source_id, r.title, r.text)
         params.append({"b_id": r.id, "b_kind": kind, "b_credit": credited})
-    _insert_band_rows(session, bands)
+    if bands:
+        _insert_band_rows(session, bands)
     session.execute(
         update(_a)
         .where(_a.c.id == bindparam("b_id"))
