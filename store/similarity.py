@@ -763,12 +763,13 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
         neutral.update("@:" + normalise_text(h) for h in _HANDLE.findall(raw))
     if "#" in raw:
         neutral.update("#:" + normalise_text(h) for h in _HASHTAG.findall(raw))
-    toks = _tokens(title) + (list(tokens) if tokens is not None else _tokens(text))
+    toks = _tokens(title)
+    toks += tokens if tokens is not None else _tokens(text)
     months = _MONTHS
     n = len(toks)
-    for i, tok in enumerate(toks):
-        if not tok.isdigit():
-            continue
+    isdigit = str.isdigit
+    for i in [i for i, tok in enumerate(toks) if isdigit(tok)]:
+        tok = toks[i]
         digits = tok.lstrip("0")
         if len(digits) >= 2:
             neutral.add("n:" + digits)

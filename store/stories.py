@@ -44,9 +44,11 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    case,
     delete,
     func,
     literal_column,
+    null,
     select,
     update,
 )
@@ -363,17 +365,32 @@ def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
 
 
 def _candidate_rows(
-    session: Session, hashes: list[int], buckets: list[int], lo: datetime, hi: datetime
+    session: Session,
+    hashes: list[int],
+    buckets: list[int],
+    lo: datetime,
+    hi: datetime,
+    inner: tuple[datetime, datetime] | None = None,
 ) -> Any:
     """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
     ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
+
+    Rows are ``(band, hash, article_id, story_id, published)``; ``published`` is NULL for an
+    article published within ``inner`` (the dates within the window of every new article of the
+    batch), which the caller then need not check or convert, row by row.
 
     SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
     one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
     ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
     thousands of keys cost more to compile than to run and can pass the drivers' limits.
     """
-    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, _a.c.published)
+    published: Any = _a.c.published
+    if inner is not None:
+        published = case(
+            (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
+            else_=_a.c.published,
+        )
+    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, published)
     if session.get_bind().dialect.name == "postgresql":
         # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
         # planner otherwise scans whole buckets for "bucket IN (…) AND hash = …".
@@ -513,7 +530,7 @@ class NearDuplicate(MatchLevel):
         # The batch's own articles: query keys of each against the stored keys of the others.
         k, q = _matching(keys.index_hash, keys.index_band, keys.query_hash, keys.query_band)
         mine, theirs = keys.query_doc[q], keys.index_doc[k]
-        other = mine != theirs
+        other = theirs < mine  # articles are decided in this order: only earlier ones count
         self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
 
         if keys.query_hash.size == 0:
@@ -522,21 +539,22 @@ class NearDuplicate(MatchLevel):
         for c in ordered:
             buckets.update(_buckets(c.published))
         window = timedelta(days=WINDOW_DAYS)
-        lo = min(c.published for c in ordered) - window
-        hi = max(c.published for c in ordered) + window
+        first, last = ordered[0].published, ordered[-1].published
+        lo, hi = first - window, last + window
         hashes = np.unique(keys.query_hash)
         # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
         band: list[int] = []
         h: list[int] = []
         article_id: list[int] = []
         story_id: list[int] = []
-        stored_when: Any = []
-        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi):
+        stored_when: Any = []  # -1: within the window of every new article
+        inner = (last - window, first + window)
+        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi, inner):
             band.append(row[0])
             h.append(row[1])
             article_id.append(row[2])
             story_id.append(row[3])
-            stored_when.append(_micros(row[4]))
+            stored_when.append(-1 if row[4] is None else _micros(row[4]))
         if not band:
             return
         stored_id = np.array(article_id, dtype=np.int64)
@@ -548,7 +566,9 @@ class NearDuplicate(MatchLevel):
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
         stored_when = np.array(stored_when, dtype=np.int64)
         mine = keys.query_doc[q]
-        near = np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
+        near = (stored_when[r] == -1) | (
+            np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
+        )
         top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
         story_of = dict(zip(article_id, story_id, strict=True))
         docs_by_id = self._load_docs(
