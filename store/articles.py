@@ -10,16 +10,17 @@ fetch state, so stored validators (ETag) never run ahead of stored articles.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.items import Article
-from store._sql import chunked, ensure_sources, upsert_insert
+from store._sql import chunked, dialect_name, ensure_sources, upsert_insert
 from store.models import article_country_table, article_table
 from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
 from store.types import ensure_utc
@@ -125,6 +126,21 @@ def _load_existing(
     session: Session, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    if dialect_name(session) == "sqlite":
+        # SQLite runs "(source_id, guid_key) IN (…)" as a scan of the whole unique index, whose
+        # cost grows with the table; a join from the keys (a JSON array) probes it once per key.
+        for part in chunked(keys, 5000):
+            pairs = func.json_each(bindparam("keys", json.dumps(part))).table_valued("value")
+            stmt = select(*_EXISTING_COLUMNS).select_from(pairs).join(
+                _t,
+                and_(
+                    _t.c.source_id == func.json_extract(pairs.c.value, "$[0]"),
+                    _t.c.guid_key == func.json_extract(pairs.c.value, "$[1]"),
+                ),
+            )
+            for row in session.execute(stmt).mappings():
+                found[(row["source_id"], row["guid_key"])] = dict(row)
+        return found
     for part in chunked(keys, 400):
         stmt = select(*_EXISTING_COLUMNS).where(tuple_(_t.c.source_id, _t.c.guid_key).in_(part))
         for row in session.execute(stmt).mappings():

@@ -228,6 +228,12 @@ BUCKET_DAYS = 120
 MAX_CANDIDATES = 8
 #: Recently decided articles kept (as :class:`Doc`, features computed) per process and database.
 DOC_CACHE_SIZE = 20_000
+#: A band key held by articles of more than this many different stories in the window is a "stop
+#: key", like a stop word: a stock phrase or template sentence whose MinHash minima many unrelated
+#: reports share. It says nothing about which story a new article belongs to, and it would fill
+#: the candidate lists with noise, so it is not counted (docs/dedup.md). Copies of one story, however
+#: many (a joint statement co-published by a hundred members), stay one story: their keys count.
+STOP_KEY_STORIES = 24
 
 _ab = article_band_table
 _src = source_table
@@ -459,6 +465,15 @@ def _matching(
     return k[same], p[same]
 
 
+def _stop_keys(hashes: np.ndarray, stories: np.ndarray) -> np.ndarray:
+    """The hashes held by articles of more than :data:`STOP_KEY_STORIES` different stories."""
+    if hashes.size <= STOP_KEY_STORIES:
+        return np.empty(0, dtype=np.int64)
+    pairs = np.unique(np.stack((hashes, stories), axis=1), axis=0)
+    keys, counts = np.unique(pairs[:, 0], return_counts=True)
+    return keys[counts > STOP_KEY_STORIES]
+
+
 def _top_pairs(
     owner: np.ndarray, other: np.ndarray, limit: int
 ) -> dict[int, list[tuple[int, int]]]:
@@ -558,10 +573,16 @@ class NearDuplicate(MatchLevel):
         if not band:
             return
         stored_id = np.array(article_id, dtype=np.int64)
-        q, r = _matching(
-            keys.query_hash, keys.query_band,
-            np.array(h, dtype=np.int64), np.array(band, dtype=np.int64),
-        )
+        stored_hash = np.array(h, dtype=np.int64)
+        stored_band = np.array(band, dtype=np.int64)
+        stop = _stop_keys(stored_hash, np.array(story_id, dtype=np.int64))
+        if stop.size:
+            keep = ~np.isin(stored_hash, stop)
+            stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
+            story_id = np.array(story_id, dtype=np.int64)[keep].tolist()
+            article_id = stored_id.tolist()
+            stored_when = np.array(stored_when, dtype=np.int64)[keep]
+        q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
         stored_when = np.array(stored_when, dtype=np.int64)
