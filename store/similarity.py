@@ -1178,20 +1178,21 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
         if not todo:
             continue
         get = _TOKEN_CACHE.get
-        sets = []
+        flat: list[int] = []
+        sizes = []
         for d in todo:
             items = items_of(d)
             found = set(map(get, items))
             if None in found:
                 found = {_token_hash(x) for x in items}
-            sets.append(found)
-        arrays = [
-            _mix(np.fromiter(v, dtype=np.uint64, count=len(v))) if v else np.empty(0, np.uint64)
-            for v in sets
-        ]
+            flat += found
+            sizes.append(len(found))
+        mixed = _mix(np.array(flat, dtype=np.uint64))  # one pass for the whole batch
+        ends = np.cumsum(sizes).tolist()
+        arrays = [mixed[end - size : end] for end, size in zip(ends, sizes, strict=True)]
         sigs = _minhash_many(arrays, scheme)
-        for d, v, row in zip(todo, sets, sigs, strict=True):
-            d.__dict__[attr] = Signature(row, scheme.name, len(v))
+        for d, size, row in zip(todo, sizes, sigs, strict=True):
+            d.__dict__[attr] = Signature(row, scheme.name, size)
 
 
 def _strong_items(doc: Doc) -> frozenset[str] | tuple[()]:

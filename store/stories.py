@@ -452,12 +452,18 @@ def _micros(when: datetime) -> int:
 
 
 def _matching(
-    keys_hash: np.ndarray, keys_band: np.ndarray, probe_hash: np.ndarray, probe_band: np.ndarray
+    keys_hash: np.ndarray,
+    keys_band: np.ndarray,
+    probe_hash: np.ndarray,
+    probe_band: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair ``(k, p)`` with ``keys[k] == probe[p]`` (same band and hash), as two index
     arrays: a sort and two binary searches instead of a dictionary of lists (tens of thousands
-    of small Python containers per batch, which the garbage collector then keeps walking)."""
-    order = np.argsort(keys_hash, kind="stable")
+    of small Python containers per batch, which the garbage collector then keeps walking).
+    ``order``: ``argsort(keys_hash)`` when the caller has it."""
+    if order is None:
+        order = np.argsort(keys_hash, kind="stable")
     ordered = keys_hash[order]
     left = np.searchsorted(ordered, probe_hash, "left")
     count = np.searchsorted(ordered, probe_hash, "right") - left
@@ -545,7 +551,10 @@ class NearDuplicate(MatchLevel):
         keys = self._keys = batch_key_arrays([self.docs[cid] for cid in self._ids])
 
         # The batch's own articles: query keys of each against the stored keys of the others.
-        k, q = _matching(keys.index_hash, keys.index_band, keys.query_hash, keys.query_band)
+        order = np.argsort(keys.query_hash, kind="stable")
+        q, k = _matching(
+            keys.query_hash, keys.query_band, keys.index_hash, keys.index_band, order
+        )
         mine, theirs = keys.query_doc[q], keys.index_doc[k]
         other = theirs < mine  # articles are decided in this order: only earlier ones count
         self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
@@ -558,7 +567,8 @@ class NearDuplicate(MatchLevel):
         window = timedelta(days=WINDOW_DAYS)
         first, last = ordered[0].published, ordered[-1].published
         lo, hi = first - window, last + window
-        hashes = np.unique(keys.query_hash)
+        ordered_hashes = keys.query_hash[order]
+        hashes = ordered_hashes[np.r_[True, ordered_hashes[1:] != ordered_hashes[:-1]]]
         # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
         band: list[int] = []
         h: list[int] = []
@@ -584,7 +594,7 @@ class NearDuplicate(MatchLevel):
             story_id = np.array(story_id, dtype=np.int64)[keep].tolist()
             article_id = stored_id.tolist()
             stored_when = np.array(stored_when, dtype=np.int64)[keep]
-        q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band)
+        q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
         stored_when = np.array(stored_when, dtype=np.int64)
