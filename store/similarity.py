@@ -239,7 +239,7 @@ SCHEMES: dict[str, Scheme] = {
 _EMPTY = np.uint32(0xFFFFFFFF)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)  # slots: the store caches thousands of these
 class Signature:
     """A MinHash signature: ``num_perm`` unsigned 32-bit minima, plus the scheme that made it."""
 
