@@ -36,6 +36,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
+from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -1182,9 +1183,8 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
         sizes = []
         for d in todo:
             items = items_of(d)
-            found = set(map(get, items))
-            if None in found:
-                found = {_token_hash(x) for x in items}
+            cached = set(map(get, items))
+            found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
             flat += found
             sizes.append(len(found))
         mixed = _mix(np.array(flat, dtype=np.uint64))  # one pass for the whole batch

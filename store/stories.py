@@ -38,7 +38,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
-
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -366,7 +365,7 @@ def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
         cursor.executemany(
             f"INSERT INTO article_band (article_id, band, hash, bucket) "
             f"VALUES ({mark}, {mark}, {mark}, {mark})",
-            rows,
+            rows,  # type: ignore[arg-type]  # sqlite3 and psycopg take any iterable
         )
     finally:
         cursor.close()
@@ -663,8 +662,8 @@ class NearDuplicate(MatchLevel):
         if doc is None:
             return None
         pool = list(self._stored.get(candidate.id, ()))
-        for other in self._batch_candidates(candidate.id):
-            pool.append((self.docs[other], self._batch_story[other]))
+        for earlier in self._batch_candidates(candidate.id):
+            pool.append((self.docs[earlier], self._batch_story[earlier]))
         found: list[tuple[float, int, Decision, Hashable]] = []
         for cand, story_id in pool:
             decision = self.matcher.same_story(doc, cand)
@@ -703,7 +702,7 @@ class NearDuplicate(MatchLevel):
             # together would set off the garbage collector's full passes.
             _insert_band_rows(session, zip(
                 ids[keys.index_doc].tolist(), keys.index_band.tolist(),
-                keys.index_hash.tolist(), buckets[keys.index_doc].tolist(),
+                keys.index_hash.tolist(), buckets[keys.index_doc].tolist(), strict=True,
             ))
         if self._state is not None:
             for aid, doc in self.docs.items():
@@ -917,7 +916,7 @@ def assign_candidates(
     if new_roots:
         rows_of = []
         for root in new_roots:
-            row = {"created_at": now, "updated_at": now}
+            row: dict[str, Any] = {"created_at": now, "updated_at": now}
             if root in complete:
                 arts = sorted(members[root], key=lambda r: (r.published, r.id))
                 countries_of = {
