@@ -10,16 +10,17 @@ fetch state, so stored validators (ETag) never run ahead of stored articles.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.items import Article
-from store._sql import chunked, ensure_sources, upsert_insert
+from store._sql import chunked, dialect_name, ensure_sources, upsert_insert
 from store.models import article_country_table, article_table
 from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
 from store.types import ensure_utc
@@ -125,6 +126,21 @@ def _load_existing(
     session: Session, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    if dialect_name(session) == "sqlite":
+        # SQLite runs "(source_id, guid_key) IN (…)" as a scan of the whole unique index, whose
+        # cost grows with the table; a join from the keys (a JSON array) probes it once per key.
+        for part in chunked(keys, 5000):
+            pairs = func.json_each(bindparam("keys", json.dumps(part))).table_valued("value")
+            stmt = select(*_EXISTING_COLUMNS).select_from(pairs).join(
+                _t,
+                and_(
+                    _t.c.source_id == func.json_extract(pairs.c.value, "$[0]"),
+                    _t.c.guid_key == func.json_extract(pairs.c.value, "$[1]"),
+                ),
+            )
+            for row in session.execute(stmt).mappings():
+                found[(row["source_id"], row["guid_key"])] = dict(row)
+        return found
     for part in chunked(keys, 400):
         stmt = select(*_EXISTING_COLUMNS).where(tuple_(_t.c.source_id, _t.c.guid_key).in_(part))
         for row in session.execute(stmt).mappings():
@@ -264,7 +280,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
                 if any(values[k] != row[k] for k in _INDEXED_COLUMNS):
                     reindex.append(row["id"])
         if row["story_id"] is None:
-            candidates.append(_candidate(row["id"], values))
+            candidates.append(_candidate(row["id"], values, entry.countries))
 
     if updates:
         session.execute(_UPDATE, updates)
@@ -275,7 +291,9 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
         session, [(inserted[e.key], e.countries) for e in unique if e.key in inserted], False
     )
 
-    candidates.extend(_candidate(inserted[e.key], e.values) for e in unique if e.key in inserted)
+    candidates.extend(
+        _candidate(inserted[e.key], e.values, e.countries) for e in unique if e.key in inserted
+    )
     reindex_articles(session, reindex)
     assigned = assign_candidates(session, candidates, now=now)
     refresh_stories(session, touched_stories - set(assigned.values()), now=now)
@@ -284,7 +302,10 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
     return [outcome[e.key] if i in last_index else DUPLICATE for i, e in enumerate(entries)]
 
 
-def _candidate(article_id: int, values: dict[str, Any]) -> Candidate:
+def _candidate(
+    article_id: int, values: dict[str, Any], countries: list[tuple[str, float, bool]]
+) -> Candidate:
+    """What story assignment needs, the article's countries (as just written) included."""
     return Candidate(
         id=article_id,
         source_id=values["source_id"],
@@ -295,4 +316,7 @@ def _candidate(article_id: int, values: dict[str, Any]) -> Candidate:
         title=values["title"],
         text=values["text"],
         language=values["language"],
+        region=values["region"],
+        topics=tuple(values["topics"]),
+        countries=tuple(countries),
     )

@@ -235,7 +235,12 @@ class ArticleBand(Base):
     # in the few recent buckets, so inserting stays as cheap at a million articles as at ten
     # thousand (a (band, hash) index takes each insert to a random page of the whole table).
     # The hash alone (63 random bits) identifies the key; the band is checked on the rows found.
-    __table_args__ = (Index("ix_article_band_bucket_hash", "bucket", "hash"),)
+    # On SQLite the table is WITHOUT ROWID (migration 0003): the primary key is the table, and the
+    # lookup index, which holds the primary key, answers the candidate query by itself.
+    __table_args__ = (
+        Index("ix_article_band_bucket_hash", "bucket", "hash"),
+        {"sqlite_with_rowid": False},
+    )
 
     article_id: Mapped[int] = mapped_column(
         ForeignKey("article.id", ondelete="CASCADE"), primary_key=True

@@ -36,6 +36,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
+from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -50,6 +51,9 @@ __all__ = [
     "Scheme",
     "Signature",
     "band_hashes",
+    "KeyArrays",
+    "batch_key_arrays",
+    "batch_keys",
     "crosslang_score",
     "index_keys",
     "jaccard_estimate",
@@ -87,13 +91,29 @@ def normalise_text(text: str) -> str:
 
     ``"Déclaration"`` and ``"declaration"`` become the same word; ``"أحمد"`` and ``"احمد"`` too.
     """
+    if text.isascii():  # nothing to decompose, no marks, no variants: casefold is lower
+        return text.lower()
     text = _MARKS.sub("", unicodedata.normalize("NFKD", text.casefold()))
     # str.translate with a dict costs ~50 ns a character: only pay it when there is work to do.
     return text.translate(_FOLD) if _FOLD_NEEDED.search(text) else text
 
 
+#: ASCII bytes that are not ``\w`` → space: on ASCII text, ``bytes.translate`` then ``split`` gives
+#: exactly ``_WORD.findall``'s words, ten times faster.
+_ASCII_NONWORD = bytes(
+    c if (chr(c).isalnum() or c == 0x5F) else 0x20 for c in range(128)
+) + b" " * 128
+
+
+def _words(norm: str) -> list[str]:
+    """``_WORD.findall(norm)``, with a fast path for ASCII text."""
+    if norm.isascii():
+        return norm.encode("ascii").translate(_ASCII_NONWORD).decode("ascii").split()
+    return _WORD.findall(norm)
+
+
 def _tokens(text: str) -> list[str]:
-    return _WORD.findall(normalise_text(text))
+    return _words(normalise_text(text))
 
 
 _WORD_NORM: dict[str, str] = {}
@@ -220,7 +240,7 @@ SCHEMES: dict[str, Scheme] = {
 _EMPTY = np.uint32(0xFFFFFFFF)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)  # slots: the store caches thousands of these
 class Signature:
     """A MinHash signature: ``num_perm`` unsigned 32-bit minima, plus the scheme that made it."""
 
@@ -361,8 +381,11 @@ _FOOTER_MAX_WORDS = 90
 
 
 def _segments(text: str) -> list[str]:
-    """Paragraphs when the text keeps line breaks; sentences when it was folded into one line."""
-    parts = [p for p in _PARA_SPLIT.split(text.strip()) if p]
+    """Paragraphs when the text keeps line breaks; sentences when it was folded into one line.
+
+    (Splitting at newlines and stripping each line is ``_PARA_SPLIT.split`` without the regex's
+    backtracking at every space.)"""
+    parts = [p for p in (line.strip() for line in text.strip().split("\n")) if p]
     if len(parts) == 1 and len(parts[0].split()) > 60:
         parts = [p for p in _SENT_SPLIT.split(parts[0]) if p]
     return parts
@@ -372,11 +395,20 @@ def _segment_key(segment: str) -> str:
     return " ".join(_tokens(segment))
 
 
-def _is_generic_boilerplate(segment: str, norm: str | None = None) -> bool:
+def _is_generic_boilerplate(
+    segment: str, norm: str | None = None, phrases: Sequence[str] = _GENERIC_PHRASES
+) -> bool:
+    """``phrases``: the generic phrases worth testing (those found anywhere in the whole text)."""
     if segment.count(" ") >= _FOOTER_MAX_WORDS:
         return False
     norm = (normalise_text(segment) if norm is None else norm).strip()
-    return _GENERIC_START_RE.match(norm) is not None or any(p in norm for p in _GENERIC_PHRASES)
+    return _GENERIC_START_RE.match(norm) is not None or any(p in norm for p in phrases)
+
+
+def _phrases_in(norms: Sequence[str]) -> list[str]:
+    """The generic phrases present in any of ``norms`` (none spans two segments)."""
+    whole = "\n".join(norms)
+    return [p for p in _GENERIC_PHRASES if p in whole]
 
 
 def _strip(text: str, known_boilerplate: Iterable[str] = ()) -> tuple[str, str]:
@@ -390,12 +422,14 @@ def _strip(text: str, known_boilerplate: Iterable[str] = ()) -> tuple[str, str]:
                 known.add(key)
                 known_long.append(f" {key} ")
     kept, kept_norm = [], []
-    for seg in _segments(text):
-        norm = normalise_text(seg)
-        if _is_generic_boilerplate(seg, norm):
+    segs = _segments(text)
+    norms = [normalise_text(seg) for seg in segs]
+    phrases = _phrases_in(norms)
+    for seg, norm in zip(segs, norms, strict=True):
+        if _is_generic_boilerplate(seg, norm, phrases):
             continue
         if known:
-            key = " ".join(_WORD.findall(norm))
+            key = " ".join(_words(norm))
             if not key or key in known:
                 continue
             if key.count(" ") >= 3 and any(f" {key} " in k for k in known_long):
@@ -429,9 +463,11 @@ class BoilerplateLearner:
     def __init__(self, window: int = 100, min_docs: int = 3) -> None:
         self.window = window
         self.min_docs = min_docs
-        self._recent: dict[str, deque[tuple[str, frozenset[str]]]] = defaultdict(deque)
-        # source → segment key → headline key → number of posts in the window
-        self._seen: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        self._recent: dict[str, deque[tuple[str, tuple[str, ...]]]] = defaultdict(deque)
+        # source → segment key → headline key → number of posts in the window. Plain dicts of
+        # strings and ints (and tuples of strings above), which the garbage collector does not
+        # track: a store keeps tens of thousands of these for as long as the process runs.
+        self._seen: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         self._text: dict[str, dict[str, str]] = defaultdict(dict)
 
     def observe(self, source_id: str, text: str, title: str = "") -> None:
@@ -445,20 +481,27 @@ class BoilerplateLearner:
     def _observe_keys(self, source_id: str, keys: dict[str, str], title: str) -> None:
         headline = _segment_key(title) or next(iter(keys), "")
         recent, seen = self._recent[source_id], self._seen[source_id]
-        recent.append((headline, frozenset(keys)))
+        recent.append((headline, tuple(keys)))
+        text = self._text[source_id]
         for key, seg in keys.items():
-            seen[key][headline] += 1
-            self._text[source_id].setdefault(key, seg)
+            titles = seen.get(key)
+            if titles is None:
+                seen[key] = {headline: 1}
+            else:
+                titles[headline] = titles.get(headline, 0) + 1
+            text.setdefault(key, seg)
         while len(recent) > self.window:
             old_headline, old_keys = recent.popleft()
             for key in old_keys:
                 titles = seen[key]
-                titles[old_headline] -= 1
-                if titles[old_headline] <= 0:
+                left = titles[old_headline] - 1
+                if left <= 0:
                     del titles[old_headline]
+                else:
+                    titles[old_headline] = left
                 if not titles:
                     del seen[key]
-                    self._text[source_id].pop(key, None)
+                    text.pop(key, None)
 
     def _is_boilerplate(self, source_id: str, key: str) -> bool:
         titles = self._seen.get(source_id, {}).get(key)
@@ -484,22 +527,37 @@ class BoilerplateLearner:
         Returns the kept text and its normalised form, which :meth:`Doc.cleaned` takes, so that
         each paragraph is normalised once rather than three times (observe, strip, Doc).
         """
+        return self.clean_words(source_id, text, title, observe=observe)[:2]
+
+    def clean_words(
+        self, source_id: str, text: str, title: str = "", *, observe: bool = True
+    ) -> tuple[str, str, list[str]]:
+        """:meth:`clean`, plus the words of the kept normalised text (``Doc.tokens``), which the
+        segment keys already hold."""
         segs = _segments(text)
         norms = [normalise_text(seg) for seg in segs]
-        keys = [" ".join(_WORD.findall(norm)) for norm in norms]
+        words = [_words(norm) for norm in norms]
+        keys = [" ".join(w) for w in words]
         if observe:
             self._observe_keys(
                 source_id,
                 {k: seg for k, seg in zip(keys, segs, strict=True) if len(k) >= 12},
                 title,
             )
-        kept, kept_norm = [], []
-        for seg, norm, key in zip(segs, norms, keys, strict=True):
-            if self._is_boilerplate(source_id, key) or _is_generic_boilerplate(seg, norm):
+        seen = self._seen.get(source_id, {})
+        min_docs = self.min_docs
+        phrases = _phrases_in(norms)
+        kept, kept_norm, tokens = [], [], []
+        for seg, norm, key, w in zip(segs, norms, keys, words, strict=True):
+            titles = seen.get(key)
+            if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
+                continue
+            if _is_generic_boilerplate(seg, norm, phrases):
                 continue
             kept.append(seg)
             kept_norm.append(norm)
-        return "\n\n".join(kept), "\n\n".join(kept_norm)
+            tokens += w
+        return "\n\n".join(kept), "\n\n".join(kept_norm), tokens
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,12 +764,13 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
         neutral.update("@:" + normalise_text(h) for h in _HANDLE.findall(raw))
     if "#" in raw:
         neutral.update("#:" + normalise_text(h) for h in _HASHTAG.findall(raw))
-    toks = _tokens(title) + (list(tokens) if tokens is not None else _tokens(text))
+    toks = _tokens(title)
+    toks += tokens if tokens is not None else _tokens(text)
     months = _MONTHS
     n = len(toks)
-    for i, tok in enumerate(toks):
-        if not tok.isdigit():
-            continue
+    isdigit = str.isdigit
+    for i in [i for i, tok in enumerate(toks) if isdigit(tok)]:
+        tok = toks[i]
         digits = tok.lstrip("0")
         if len(digits) >= 2:
             neutral.add("n:" + digits)
@@ -884,11 +943,16 @@ class Doc:
         )
 
     @classmethod
-    def cleaned(cls, cleaned: tuple[str, str], **fields: object) -> Doc:
+    def cleaned(
+        cls, cleaned: tuple[str, str] | tuple[str, str, list[str]], **fields: object
+    ) -> Doc:
         """A Doc over text already cleaned by :meth:`BoilerplateLearner.clean` (kept text and its
-        normalised form): the generic strip is not run again."""
+        normalised form; :meth:`BoilerplateLearner.clean_words` adds its words): the generic
+        strip is not run again."""
         doc = cls(text=cleaned[0], **fields)  # type: ignore[arg-type]
-        doc.__dict__["_cleaned"] = cleaned
+        doc.__dict__["_cleaned"] = (cleaned[0], cleaned[1])
+        if len(cleaned) > 2:
+            doc.__dict__["tokens"] = tuple(cleaned[2])  # type: ignore[misc]
         return doc
 
     @cached_property
@@ -901,8 +965,10 @@ class Doc:
         return self._cleaned[0]
 
     @cached_property
-    def tokens(self) -> list[str]:
-        return _WORD.findall(self._cleaned[1])
+    def tokens(self) -> tuple[str, ...]:
+        # A tuple of strings, which the garbage collector stops tracking: the store caches
+        # thousands of Docs, and traversing their word lists made each full collection slow.
+        return tuple(_words(self._cleaned[1]))
 
     @cached_property
     def word_count(self) -> int:
@@ -1019,6 +1085,232 @@ def query_keys(doc: Doc) -> list[tuple[int, int]]:
     own = _language_group(doc.language) if doc.language else None
     keys += _feature_keys(doc, [lang for lang in CROSSLANG_LANGUAGES if lang != own])
     return keys
+
+
+# --------------------------------------------------------------------------------------------
+# A whole batch at once (the store's path): the same keys, one numpy pass per step
+# --------------------------------------------------------------------------------------------
+
+#: Shingles (or items) per numpy block of the batched MinHash: bounds the temporary
+#: ``num_perm x block`` matrix to a few MB.
+_BLOCK = 2048
+
+
+def _minhash_many(arrays: Sequence[np.ndarray], scheme: Scheme) -> np.ndarray:
+    """``_minhash(h, scheme).values`` for each array of ``arrays``, as one ``(n, num_perm)``
+    uint32 matrix, computed over the concatenated arrays (``minimum.reduceat`` per array)."""
+    out = np.full((len(arrays), scheme.num_perm), _EMPTY, dtype=np.uint32)
+    a, b = scheme._params
+    start = 0
+    while start < len(arrays):
+        end, total = start, 0
+        while end < len(arrays) and (end == start or total + arrays[end].size <= _BLOCK):
+            total += arrays[end].size
+            end += 1
+        rows = [i for i in range(start, end) if arrays[i].size]
+        if rows:
+            parts = [arrays[i] for i in rows]
+            offsets = np.cumsum([0] + [p.size for p in parts[:-1]])
+            prod = a * np.concatenate(parts)
+            prod += b
+            mins = np.minimum.reduceat(prod, offsets, axis=1) >> _U64(32)
+            out[rows] = mins.T.astype(np.uint32)
+        start = end
+    return out
+
+
+def _bands_many(values: np.ndarray, scheme: Scheme, offset: int = 0) -> tuple[list[int], np.ndarray]:
+    """``band_hashes`` for each row of a ``(n, num_perm)`` signature matrix: the band numbers and
+    an ``(n, bands)`` int64 matrix of hashes (same arithmetic, all rows at once)."""
+    vals = values[:, : scheme.bands * scheme.rows].astype(np.uint64)
+    vals = vals.reshape(len(values), scheme.bands, scheme.rows)
+    first = scheme.first_band + offset
+    bands = np.arange(first, first + scheme.bands, dtype=np.uint64)
+    acc = np.broadcast_to(
+        _mix(bands * _U64(0xD1B54A32D192ED03) + _U64(0x8CB92BA72F3D8DD7)), vals.shape[:2]
+    )
+    for r in range(scheme.rows):
+        acc = _mix(acc ^ (vals[:, :, r] * _U64(0x9E3779B97F4A7C15)))
+    return bands.tolist(), (acc >> _U64(1)).astype(np.int64)
+
+
+_GROUP_SALTS = np.array(
+    [zlib.crc32(lang.encode()) | 1 for lang in CROSSLANG_LANGUAGES], dtype=np.uint64
+)
+
+
+def _hash_tokens(tokens: list[str]) -> np.ndarray:
+    found = list(map(_TOKEN_CACHE.get, tokens))
+    if None in found:
+        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
+    return np.array(found, dtype=np.uint64)
+
+
+def _prime_signatures(docs: Sequence[Doc]) -> None:
+    """Compute the text, lead and feature signatures of ``docs`` together and store them in each
+    Doc (``Doc.signature`` etc. then return them): equal to computing them one by one."""
+    # Text: shingles of long texts (short ones have no text keys; their signature stays lazy).
+    longs = [d for d in docs if "signature" not in d.__dict__ and not d.is_short]
+    if longs:
+        lengths = [len(d.tokens) for d in longs]
+        h = _hash_tokens([t for d in longs for t in d.tokens])
+        k = SHINGLE_WORDS
+        acc = h[: h.size - k + 1].copy()
+        for i in range(1, k):
+            acc = acc * _U64(0x9E3779B97F4A7C15) + h[i : h.size - k + 1 + i]
+        mixed = _mix(acc)
+        arrays, sizes, pos = [], [], 0
+        for n in lengths:  # long texts have >= SHORT_WORDS >= k tokens: n - k + 1 shingles
+            arr = mixed[pos : pos + n - k + 1]
+            arrays.append(arr)  # repeated shingles do not change a minimum
+            ordered = np.sort(arr)
+            sizes.append(int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1)
+            pos += n
+        sigs = _minhash_many(arrays, SCHEMES["text"])
+        for d, size, row in zip(longs, sizes, sigs, strict=True):
+            d.__dict__["signature"] = Signature(row, "text", size)
+    # Lead words and features: sets of strings; mixing is a bijection, so an item set's distinct
+    # hashes are its distinct mixed hashes.
+    for attr, scheme, items_of in (
+        ("lead_signature", SCHEMES["lead"], lambda d: d.lead_words),
+        ("feature_signature", SCHEMES["xfeat"], _strong_items),
+    ):
+        todo = [d for d in docs if attr not in d.__dict__]
+        if not todo:
+            continue
+        get = _TOKEN_CACHE.get
+        flat: list[int] = []
+        sizes = []
+        for d in todo:
+            items = items_of(d)
+            cached = set(map(get, items))
+            found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
+            flat += found
+            sizes.append(len(found))
+        mixed = _mix(np.array(flat, dtype=np.uint64))  # one pass for the whole batch
+        ends = np.cumsum(sizes).tolist()
+        arrays = [mixed[end - size : end] for end, size in zip(ends, sizes, strict=True)]
+        sigs = _minhash_many(arrays, scheme)
+        for d, size, row in zip(todo, sizes, sigs, strict=True):
+            d.__dict__[attr] = Signature(row, scheme.name, size)
+
+
+def _strong_items(doc: Doc) -> frozenset[str] | tuple[()]:
+    """The items of ``doc.feature_signature``: its neutral features when at least two are strong."""
+    items = doc.neutral
+    if sum(1 for x in items if _neutral_weight(x) >= 1.0) < 2:
+        return ()
+    return items
+
+
+@dataclass(frozen=True)
+class KeyArrays:
+    """The band keys of a batch of docs as flat arrays: ``*_doc`` is the doc's position in the
+    batch, ``*_band`` the band number, ``*_hash`` the key (int64, in ``[0, 2**63)``). Rows of one
+    doc are contiguous and in the order of :func:`index_keys` / :func:`query_keys`."""
+
+    index_doc: np.ndarray
+    index_band: np.ndarray
+    index_hash: np.ndarray
+    query_doc: np.ndarray
+    query_band: np.ndarray
+    query_hash: np.ndarray
+
+    def index_of(self, i: int) -> list[tuple[int, int]]:
+        rows = self.index_doc == i
+        return list(zip(self.index_band[rows].tolist(), self.index_hash[rows].tolist(), strict=True))
+
+    def query_of(self, i: int) -> list[tuple[int, int]]:
+        rows = self.query_doc == i
+        return list(zip(self.query_band[rows].tolist(), self.query_hash[rows].tolist(), strict=True))
+
+
+def _grid(positions: Sequence[int], bands: Sequence[int], hashes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(doc, band, hash) columns for an ``(len(positions), len(bands))`` hash matrix."""
+    docs = np.repeat(np.asarray(positions, dtype=np.int64), len(bands))
+    return docs, np.tile(np.asarray(bands, dtype=np.int64), len(positions)), hashes.ravel()
+
+
+def _gather(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate (doc, band, hash) parts and order them by doc, keeping the parts' order
+    within a doc (a stable sort)."""
+    parts = [p for p in parts if p[0].size]
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    docs, bands, hashes = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    order = np.argsort(docs, kind="stable")
+    return docs[order], bands[order], hashes[order]
+
+
+def batch_key_arrays(docs: Sequence[Doc]) -> KeyArrays:
+    """The :func:`index_keys` and :func:`query_keys` of every doc of a batch, with every
+    signature and band hash computed in one numpy pass per scheme (the store computes a whole
+    feed's keys at once), as :class:`KeyArrays`."""
+    _prime_signatures(docs)
+    text_s, lead_s, feat_s = SCHEMES["text"], SCHEMES["lead"], SCHEMES["xfeat"]
+    index: list[tuple[np.ndarray, ...]] = []
+    query: list[tuple[np.ndarray, ...]] = []
+    is_short = [d.is_short for d in docs]
+    text_rows = [i for i, d in enumerate(docs) if not is_short[i] and d.signature.size]
+    if text_rows:
+        bands, hashes = _bands_many(np.stack([docs[i].signature.values for i in text_rows]), text_s)
+        part = _grid(text_rows, bands, hashes)
+        index.append(part)
+        query.append(part)
+    lead_rows = [i for i, d in enumerate(docs) if d.lead_signature.size]
+    if lead_rows:
+        values = np.stack([docs[i].lead_signature.values for i in lead_rows])
+        bands, hashes = _bands_many(values, lead_s)
+        short = np.array([is_short[i] for i in lead_rows])
+        long_part = _grid(lead_rows, bands, hashes)
+        per_doc = len(bands)
+        mask = np.repeat(short, per_doc)
+        index.append(tuple(col[~mask] for col in long_part))  # long texts store 100-111
+        query.append(tuple(col[mask] for col in long_part))  # short items look them up
+        bands, hashes = _bands_many(values, lead_s, SHORT_LEAD_OFFSET)
+        short_part = _grid(lead_rows, bands, hashes)
+        index.append(tuple(col[mask] for col in short_part))  # short items store 120-131
+        query.append(short_part)  # everyone looks those up
+    feat_rows = [i for i, d in enumerate(docs) if d.feature_signature.size]
+    if feat_rows:
+        bands, hashes = _bands_many(
+            np.stack([docs[i].feature_signature.values for i in feat_rows]), feat_s
+        )
+        # (docs, language groups, bands): the keys each group would store, as in _feature_keys.
+        salted = (
+            _mix(
+                hashes.astype(np.uint64)[:, None, :] * _GROUP_SALTS[None, :, None]
+                + _U64(0x632BE59BD9B4E019)
+            )
+            >> _U64(1)
+        ).astype(np.int64)
+        groups = list(CROSSLANG_LANGUAGES)
+        own = np.array([groups.index(_language_group(docs[i].language)) for i in feat_rows])
+        asked = np.array(
+            [own[k] if docs[i].language else -1 for k, i in enumerate(feat_rows)]
+        )
+        nb, ng = len(bands), len(groups)
+        pos = np.asarray(feat_rows, dtype=np.int64)
+        k = np.arange(len(feat_rows))
+        index.append((np.repeat(pos, nb), np.tile(np.asarray(bands), len(pos)),
+                      salted[k, own].ravel()))
+        others = np.arange(ng)[None, :] != asked[:, None]  # (docs, groups)
+        query.append((
+            np.repeat(np.repeat(pos, ng)[others.ravel()], nb),
+            np.tile(np.asarray(bands), int(others.sum())),
+            salted[others].ravel(),
+        ))
+    return KeyArrays(*_gather(index), *_gather(query))
+
+
+def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]:
+    """``(index_keys(doc), query_keys(doc))`` for each of ``docs``: :func:`batch_key_arrays` as
+    lists of ``(band, hash)`` pairs, equal to calling the two functions doc by doc."""
+    if not docs:
+        return []
+    keys = batch_key_arrays(docs)
+    return [(keys.index_of(i), keys.query_of(i)) for i in range(len(docs))]
 
 
 def crosslang_score(a: Doc, b: Doc) -> float:

@@ -34,17 +34,20 @@ import json
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Integer,
     and_,
     bindparam,
+    case,
     delete,
     func,
     literal_column,
+    null,
     select,
     update,
 )
@@ -64,13 +67,13 @@ from store.models import (
 )
 from store.signatories import classify_kind, extract_signatories, match_signatories
 from store.similarity import (
-    BandIndex,
     BoilerplateLearner,
     Decision,
     Doc,
+    KeyArrays,
     NearDupMatcher,
+    batch_key_arrays,
     index_keys,
-    query_keys,
 )
 from store.types import ensure_utc, utcnow
 
@@ -95,6 +98,12 @@ class Candidate(NamedTuple):
     title: str = ""
     text: str = ""
     language: str | None = None
+    # What a new story needs besides the above, when the caller has it at hand (upsert_articles):
+    # with it, a story made of this batch's articles only is inserted complete, without reading
+    # its articles back (refresh_stories). ``countries``: (code, weight, is_primary) rows.
+    region: str | None = None
+    topics: tuple[str, ...] = ()
+    countries: tuple[tuple[str, float, bool], ...] | None = None
 
 
 class MatchLevel:
@@ -210,14 +219,22 @@ class SameText(MatchLevel):
 #: Candidates are looked up among articles published this many days either side of the new one
 #: (docs/dedup.md): the lists stay short however large the table grows.
 WINDOW_DAYS = 60
-#: Width of the date bucket that leads the ``article_band`` index. At least ``2 * WINDOW_DAYS``,
-#: so one article's window touches at most two buckets.
-BUCKET_DAYS = 120
+#: Width of the date bucket that leads the ``article_band`` index: an article's window touches at
+#: most three. New keys land in the current bucket only, so the narrower it is, the fewer index
+#: pages each commit rewrites; each bucket costs one more probe per key (migration 0003 went from
+#: 120 to 60 days: commits ~30% cheaper at 40k stored; the extra probes mostly hit an empty bucket).
+BUCKET_DAYS = 60
 #: Stored candidates examined per new article (most shared band keys first); the same again among
 #: the articles of the batch itself.
 MAX_CANDIDATES = 8
 #: Recently decided articles kept (as :class:`Doc`, features computed) per process and database.
 DOC_CACHE_SIZE = 20_000
+#: A band key held by articles of more than this many different stories in the window is a "stop
+#: key", like a stop word: a stock phrase or template sentence whose MinHash minima many unrelated
+#: reports share. It says nothing about which story a new article belongs to, and it would fill
+#: the candidate lists with noise, so it is not counted (docs/dedup.md). Copies of one story, however
+#: many (a joint statement co-published by a hundred members), stay one story: their keys count.
+STOP_KEY_STORIES = 24
 
 _ab = article_band_table
 _src = source_table
@@ -315,7 +332,9 @@ def _stamp(content_hash: str, url: str, title: str) -> tuple[str, str, str]:
 def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     """The matcher's view of an article; ``row`` is a :class:`Candidate` or an article row (both
     have id, source_id, title, text, language, url and published)."""
-    cleaned = state.learner.clean(row.source_id, row.text or "", row.title or "", observe=observe)
+    cleaned = state.learner.clean_words(
+        row.source_id, row.text or "", row.title or "", observe=observe
+    )
     return Doc.cleaned(
         cleaned,
         title=row.title or "",
@@ -327,24 +346,58 @@ def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     )
 
 
-def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[dict[str, int]]:
+def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+    """``(article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
     assert doc.published is not None and isinstance(doc.id, int)
     bucket = band_bucket(doc.published)
-    return [{"article_id": doc.id, "band": b, "hash": h, "bucket": bucket} for b, h in keys]
+    aid = doc.id
+    return [(aid, b, h, bucket) for b, h in keys]
+
+
+def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
+    """Insert ``article_band`` rows ``(article_id, band, hash, bucket)`` with the driver's
+    ``executemany``: a feed's few thousand rows would otherwise spend more time in
+    SQLAlchemy's per-row parameter processing than in the database."""
+    mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
+    # The DBAPI cursor of the session's connection (same transaction).
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO article_band (article_id, band, hash, bucket) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            rows,  # type: ignore[arg-type]  # sqlite3 and psycopg take any iterable
+        )
+    finally:
+        cursor.close()
 
 
 def _candidate_rows(
-    session: Session, hashes: list[int], buckets: list[int], lo: datetime, hi: datetime
+    session: Session,
+    hashes: list[int],
+    buckets: list[int],
+    lo: datetime,
+    hi: datetime,
+    inner: tuple[datetime, datetime] | None = None,
 ) -> Any:
     """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
     ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
+
+    Rows are ``(band, hash, article_id, story_id, published)``; ``published`` is NULL for an
+    article published within ``inner`` (the dates within the window of every new article of the
+    batch), which the caller then need not check or convert, row by row.
 
     SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
     one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
     ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
     thousands of keys cost more to compile than to run and can pass the drivers' limits.
     """
-    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, _a.c.published)
+    published: Any = _a.c.published
+    if inner is not None:
+        published = case(
+            (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
+            else_=_a.c.published,
+        )
+    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, published)
     if session.get_bind().dialect.name == "postgresql":
         # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
         # planner otherwise scans whole buckets for "bucket IN (…) AND hash = …".
@@ -388,6 +441,67 @@ def _describe(decision: Decision, other: Hashable) -> str:
     return f"{decision.reason} with article {other}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(when: datetime) -> int:
+    """Microseconds since 1970 (exact integers, for numpy comparisons of dates)."""
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def _matching(
+    keys_hash: np.ndarray,
+    keys_band: np.ndarray,
+    probe_hash: np.ndarray,
+    probe_band: np.ndarray,
+    order: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair ``(k, p)`` with ``keys[k] == probe[p]`` (same band and hash), as two index
+    arrays: a sort and two binary searches instead of a dictionary of lists (tens of thousands
+    of small Python containers per batch, which the garbage collector then keeps walking).
+    ``order``: ``argsort(keys_hash)`` when the caller has it."""
+    if order is None:
+        order = np.argsort(keys_hash, kind="stable")
+    ordered = keys_hash[order]
+    left = np.searchsorted(ordered, probe_hash, "left")
+    count = np.searchsorted(ordered, probe_hash, "right") - left
+    p = np.repeat(np.arange(probe_hash.size), count)
+    k = order[np.arange(p.size) + np.repeat(left - (np.cumsum(count) - count), count)]
+    same = keys_band[k] == probe_band[p]
+    return k[same], p[same]
+
+
+def _stop_keys(hashes: np.ndarray, stories: np.ndarray) -> np.ndarray:
+    """The hashes held by articles of more than :data:`STOP_KEY_STORIES` different stories."""
+    if hashes.size <= STOP_KEY_STORIES:
+        return np.empty(0, dtype=np.int64)
+    pairs = np.unique(np.stack((hashes, stories), axis=1), axis=0)
+    keys, counts = np.unique(pairs[:, 0], return_counts=True)
+    return keys[counts > STOP_KEY_STORIES]
+
+
+def _top_pairs(
+    owner: np.ndarray, other: np.ndarray, limit: int
+) -> dict[int, list[tuple[int, int]]]:
+    """``{owner: [(other, shared), ...]}`` from one entry per shared key: the ``limit`` others
+    sharing the most keys with each owner, most first, then the highest ``other`` first."""
+    if owner.size == 0:
+        return {}
+    pair, shared = np.unique(owner.astype(np.int64) << 32 | other.astype(np.int64),
+                             return_counts=True)
+    owners, others = pair >> 32, pair & 0xFFFFFFFF
+    order = np.lexsort((-others, -shared, owners))
+    owners, others, shared = owners[order], others[order], shared[order]
+    rank = np.arange(owners.size) - np.searchsorted(owners, owners, "left")
+    keep = rank < limit
+    out: dict[int, list[tuple[int, int]]] = {}
+    for o, x, n in zip(owners[keep].tolist(), others[keep].tolist(), shared[keep].tolist(),
+                       strict=True):
+        out.setdefault(o, []).append((x, n))
+    return out
+
+
 class NearDuplicate(MatchLevel):
     """Near-duplicate text, feed teasers and translations (``store.similarity``).
 
@@ -411,10 +525,13 @@ class NearDuplicate(MatchLevel):
     def __init__(self, matcher: NearDupMatcher | None = None) -> None:
         self.matcher = matcher or _MATCHER
         self.docs: dict[int, Doc] = {}
-        self.keys: dict[int, list[tuple[int, int]]] = {}
-        self._query: dict[int, list[tuple[int, int]]] = {}
+        self._ids: list[int] = []  # the batch's article ids, in date order
+        self._position: dict[int, int] = {}
+        self._keys: KeyArrays | None = None
         self._stored: dict[int, list[tuple[Doc, int]]] = {}
-        self._batch_index = BandIndex()
+        # Position in the batch → [(earlier position, shared keys)]: what a BandIndex of the
+        # batch's assigned articles would answer, computed for the whole batch at once.
+        self._in_batch: dict[int, list[tuple[int, int]]] = {}
         self._batch_story: dict[int, int] = {}
         self._why: dict[int, str] = {}
         self._bridges: dict[int, list[int]] = {}
@@ -426,70 +543,127 @@ class NearDuplicate(MatchLevel):
         ordered = sorted(batch, key=lambda c: (c.published, c.id))
         _warm(session, state, {c.source_id for c in ordered})
         for c in ordered:
-            doc = _make_doc(state, c, observe=True)
-            self.docs[c.id] = doc
-            self.keys[c.id] = index_keys(doc)
-            self._query[c.id] = query_keys(doc)
+            self.docs[c.id] = _make_doc(state, c, observe=True)
             self._stamps[c.id] = _stamp(c.content_hash, c.url, c.title)
+        self._ids = [c.id for c in ordered]
+        self._position = {cid: i for i, cid in enumerate(self._ids)}
+        keys = self._keys = batch_key_arrays([self.docs[cid] for cid in self._ids])
 
-        by_hash: dict[int, list[tuple[int, int]]] = {}
+        # The batch's own articles: query keys of each against the stored keys of the others.
+        order = np.argsort(keys.query_hash, kind="stable")
+        q, k = _matching(
+            keys.query_hash, keys.query_band, keys.index_hash, keys.index_band, order
+        )
+        mine, theirs = keys.query_doc[q], keys.index_doc[k]
+        other = theirs < mine  # articles are decided in this order: only earlier ones count
+        self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+
+        if keys.query_hash.size == 0:
+            return
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
-            for band, h in self._query[c.id]:
-                by_hash.setdefault(h, []).append((c.id, band))
-        if not by_hash:
-            return
         window = timedelta(days=WINDOW_DAYS)
-        lo = min(c.published for c in ordered) - window
-        hi = max(c.published for c in ordered) + window
-        shared: dict[int, Counter[int]] = {c.id: Counter() for c in ordered}
-        story_of: dict[int, int] = {}
-        published_of = {c.id: c.published for c in ordered}
-        rows = _candidate_rows(session, list(by_hash), sorted(buckets), lo, hi)
-        for band, h, article_id, story_id, published in rows:
-            story_of[article_id] = story_id
-            for cid, cband in by_hash.get(h, ()):
-                if cband == band and abs(published - published_of[cid]) <= window:
-                    shared[cid][article_id] += 1
-        top = {
-            cid: [aid for aid, _ in cnt.most_common(MAX_CANDIDATES)]
-            for cid, cnt in shared.items()
-            if cnt
-        }
-        docs = self._load_docs(session, state, {aid for ids in top.values() for aid in ids})
-        for cid, ids in top.items():
-            self._stored[cid] = [(docs[aid], story_of[aid]) for aid in ids if aid in docs]
+        first, last = ordered[0].published, ordered[-1].published
+        lo, hi = first - window, last + window
+        ordered_hashes = keys.query_hash[order]
+        hashes = ordered_hashes[np.r_[True, ordered_hashes[1:] != ordered_hashes[:-1]]]
+        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
+        band: list[int] = []
+        h: list[int] = []
+        article_id: list[int] = []
+        story_id: list[int] = []
+        stored_when: Any = []  # -1: within the window of every new article
+        inner = (last - window, first + window)
+        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi, inner):
+            band.append(row[0])
+            h.append(row[1])
+            article_id.append(row[2])
+            story_id.append(row[3])
+            stored_when.append(-1 if row[4] is None else _micros(row[4]))
+        if not band:
+            return
+        stored_id = np.array(article_id, dtype=np.int64)
+        stored_hash = np.array(h, dtype=np.int64)
+        stored_band = np.array(band, dtype=np.int64)
+        stop = _stop_keys(stored_hash, np.array(story_id, dtype=np.int64))
+        if stop.size:
+            keep = ~np.isin(stored_hash, stop)
+            stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
+            story_id = np.array(story_id, dtype=np.int64)[keep].tolist()
+            article_id = stored_id.tolist()
+            stored_when = np.array(stored_when, dtype=np.int64)[keep]
+        q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
+        # Each new article's own window (the query used the batch's).
+        when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
+        stored_when = np.array(stored_when, dtype=np.int64)
+        mine = keys.query_doc[q]
+        near = (stored_when[r] == -1) | (
+            np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
+        )
+        top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
+        story_of = dict(zip(article_id, story_id, strict=True))
+        docs_by_id = self._load_docs(
+            session, state, {aid for found in top.values() for aid, _ in found}
+        )
+        for pos, found in top.items():
+            self._stored[self._ids[pos]] = [
+                (docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id
+            ]
 
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
         out: dict[int, Doc] = {}
-        rows: list[Any] = []
+        if not ids:
+            return out
+        # Cached Docs are checked against their row's stamp, so texts are only read for misses.
+        stamps: list[Any] = []
         for part in chunked(sorted(ids)):
+            stmt = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(
+                _a.c.id.in_(part)
+            )
+            stamps.extend(session.execute(stmt))
+        missing = []
+        for r in stamps:
+            doc = state.get_doc(r.id, _stamp(r.content_hash, r.url, r.title))
+            if doc is None:
+                missing.append(r.id)
+            else:
+                out[r.id] = doc
+        if not missing:
+            return out
+        rows: list[Any] = []
+        for part in chunked(missing):
             stmt = select(
                 _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
                 _a.c.published, _a.c.content_hash,
             ).where(_a.c.id.in_(part))
             rows.extend(session.execute(stmt))
-        # Texts are only read for cache misses, but the row is needed to validate the cache.
-        _warm(session, state, {r.source_id for r in rows if r.id not in state.docs})
+        _warm(session, state, {r.source_id for r in rows})
         for r in rows:
-            stamp = _stamp(r.content_hash, r.url, r.title)
-            doc = state.get_doc(r.id, stamp)
-            if doc is None:
-                doc = _make_doc(state, r, observe=False)
-                state.put_doc(r.id, stamp, doc)
+            doc = _make_doc(state, r, observe=False)
+            state.put_doc(r.id, _stamp(r.content_hash, r.url, r.title), doc)
             out[r.id] = doc
         return out
+
+    def _batch_candidates(self, candidate_id: int) -> list[int]:
+        """The batch's assigned articles sharing a key with the candidate, most shared first
+        (as :meth:`BandIndex.candidates` orders them)."""
+        ids, assigned = self._ids, self._batch_story
+        shared = {
+            ids[j]: n
+            for j, n in self._in_batch.get(self._position[candidate_id], ())
+            if ids[j] in assigned
+        }
+        return sorted(shared, key=lambda i: (-shared[i], str(i)))[:MAX_CANDIDATES]
 
     def find(self, candidate: Candidate) -> int | None:
         doc = self.docs.get(candidate.id)
         if doc is None:
             return None
         pool = list(self._stored.get(candidate.id, ()))
-        for other in self._batch_index.candidates(self._query[candidate.id])[:MAX_CANDIDATES]:
-            assert isinstance(other, int)
-            pool.append((self.docs[other], self._batch_story[other]))
+        for earlier in self._batch_candidates(candidate.id):
+            pool.append((self.docs[earlier], self._batch_story[earlier]))
         found: list[tuple[float, int, Decision, Hashable]] = []
         for cand, story_id in pool:
             decision = self.matcher.same_story(doc, cand)
@@ -505,7 +679,6 @@ class NearDuplicate(MatchLevel):
 
     def add(self, candidate: Candidate, story_id: int) -> None:
         if candidate.id in self.docs:
-            self._batch_index.add(candidate.id, self.keys[candidate.id])
             self._batch_story[candidate.id] = story_id
 
     def reason(self, candidate: Candidate) -> str:
@@ -515,12 +688,22 @@ class NearDuplicate(MatchLevel):
         return self._bridges.get(candidate.id, [])
 
     def finish(self, session: Session, story_of: dict[int, int]) -> None:
-        rows = [row for aid, doc in self.docs.items() for row in _band_rows(doc, self.keys[aid])]
         # An article that lost its story (story deleted) may still have rows: replace them.
         for part in chunked(sorted(self.docs)):
             session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
-        if rows:
-            session.execute(_ab.insert(), rows)
+        keys = self._keys
+        if keys is not None and keys.index_doc.size:
+            ids = np.array(self._ids, dtype=np.int64)
+            buckets = np.array(
+                [band_bucket(self.docs[cid].published) for cid in self._ids],  # type: ignore[arg-type]
+                dtype=np.int64,
+            )
+            # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
+            # together would set off the garbage collector's full passes.
+            _insert_band_rows(session, zip(
+                ids[keys.index_doc].tolist(), keys.index_band.tolist(),
+                keys.index_hash.tolist(), buckets[keys.index_doc].tolist(), strict=True,
+            ))
         if self._state is not None:
             for aid, doc in self.docs.items():
                 self._state.put_doc(aid, self._stamps[aid], doc)
@@ -546,7 +729,7 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
         rows.extend(session.execute(stmt))
         session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
     _warm(session, state, {r.source_id for r in rows})
-    bands: list[dict[str, int]] = []
+    bands: list[tuple[int, int, int, int]] = []
     facts = _Facts(session)
     params = []
     for r in rows:
@@ -556,7 +739,7 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
         kind, credited = facts.of(r.source_id, r.title, r.text)
         params.append({"b_id": r.id, "b_kind": kind, "b_credit": credited})
     if bands:
-        session.execute(_ab.insert(), bands)
+        _insert_band_rows(session, bands)
     session.execute(
         update(_a)
         .where(_a.c.id == bindparam("b_id"))
@@ -576,6 +759,19 @@ _CREDIT = re.compile(
     r"|publicad[oa]s? (?:originalmente|inicialmente|primero|por primera vez) (?:por|en)\s+",
     re.IGNORECASE,
 )
+#: Words one of ``_CREDIT``'s alternatives needs (lower case): an ASCII text with none of them
+#: cannot match, and the regex (case-insensitive alternations) costs ~0.2 ms on a long text.
+_CREDIT_WORDS = ("first", "originally", "initially", "d'abord", "initialement",
+                 "originellement", "en premier", "publicad")
+
+
+def _may_credit(text: str) -> bool:
+    if not text.isascii():  # case-insensitive matching folds a few non-ASCII letters: no shortcut
+        return True
+    low = text.lower()
+    return any(w in low for w in _CREDIT_WORDS)
+
+
 _VIA = re.compile(r"(?:^|[\s(\[])(?:via|vía)\s+(?=[A-Z])")
 _NAME_END = re.compile(r"[.\n;:()\[\]|]")
 
@@ -601,7 +797,7 @@ class _Facts:
         """The registry source a text names as the original publisher ("first published by
         MFWA", "originally published on the CPJ website", "via Article 19"), if another."""
         starts = []
-        if "ubli" in text or "UBLI" in text:  # published, publié, publicado: skip most texts
+        if ("ubli" in text or "UBLI" in text) and _may_credit(text):
             starts += [m.end() for m in _CREDIT.finditer(text)]
         if "via " in text or "vía " in text:
             starts += [m.end() for m in _VIA.finditer(text)]
@@ -696,28 +892,58 @@ def assign_candidates(
 
     roots = sorted({find(s) for s in assigned.values()}, key=_root_key)
     new_roots = [r for r in roots if r < 0]
+    by_id = {c.id: c for c in candidates}
+    facts = _Facts(session)
+    fact_of = {aid: facts.of(by_id[aid].source_id, by_id[aid].title, by_id[aid].text)
+               for aid in assigned}
+    # A new story holds only this batch's articles: when their countries are known and it is
+    # no joint statement (whose signatories are read from the stored texts), its derived fields
+    # are computed here and inserted with it, instead of read back by refresh_stories.
+    members: dict[int, list[_StoryArticle]] = {r: [] for r in new_roots}
+    complete = set(new_roots)
+    for aid, sid in assigned.items():
+        root = find(sid)
+        if root >= 0:
+            continue
+        c = by_id[aid]
+        kind, credited = fact_of[aid]
+        if c.countries is None or kind == "joint-statement":
+            complete.discard(root)
+        members[root].append(
+            _StoryArticle(aid, root, c.source_id, c.published, c.region, c.topics, kind, credited)
+        )
     real: dict[int, int] = {}
     if new_roots:
-        stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
-        new_ids = (
-            session.execute(
-                stmt,
-                [
-                    {
-                        "countries": [],
-                        "topics": [],
-                        "signatories": [],
-                        "kind": "report",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for _ in new_roots
-                ],
-            )
-            .scalars()
-            .all()
-        )
-        real = dict(zip(new_roots, new_ids, strict=True))
+        rows_of = []
+        for root in new_roots:
+            row: dict[str, Any] = {"created_at": now, "updated_at": now}
+            if root in complete:
+                arts = sorted(members[root], key=lambda r: (r.published, r.id))
+                countries_of = {
+                    r.id: [
+                        (code, bool(primary))
+                        for code, _, primary in sorted(
+                            # refresh_stories' order (primary, weight), then the key's
+                            by_id[r.id].countries or (), key=lambda x: (not x[2], -x[1], x[0])
+                        )
+                    ]
+                    for r in arts
+                }
+                row.update(_derived(arts, countries_of, _story_kind(arts), []))
+            else:
+                row.update(countries=[], topics=[], signatories=[], kind="report")
+            rows_of.append(row)
+        # One statement per set of columns (complete stories, placeholders).
+        new_ids: dict[int, int] = {}
+        for want in (True, False):
+            group = [(r, row) for r, row in zip(new_roots, rows_of, strict=True)
+                     if (r in complete) == want]
+            if not group:
+                continue
+            stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
+            ids = session.execute(stmt, [row for _, row in group]).scalars().all()
+            new_ids.update(zip([r for r, _ in group], ids, strict=True))
+        real = {r: new_ids[r] for r in new_roots}
 
     def final_id(story_id: int) -> int:
         root = find(story_id)
@@ -730,12 +956,9 @@ def assign_candidates(
             reasons[aid] += "; also matched stor" + ("y " if len(merged) == 1 else "ies ")
             reasons[aid] += ", ".join(map(str, merged)) + f", merged into story {final[aid]}"
 
-    facts = _Facts(session)
-    by_id = {c.id: c for c in candidates}
     params = []
     for aid, sid in final.items():
-        c = by_id[aid]
-        kind, credited = facts.of(c.source_id, c.title, c.text)
+        kind, credited = fact_of[aid]
         params.append(
             {
                 "b_id": aid,
@@ -761,7 +984,8 @@ def assign_candidates(
         merge_stories(session, find(story_id), story_id, now=now)
     for level in active:
         level.finish(session, final)
-    refresh_stories(session, set(final.values()), now=now)
+    done = {real[r] for r in complete}
+    refresh_stories(session, {sid for sid in final.values() if sid not in done}, now=now)
     return final
 
 
@@ -859,57 +1083,77 @@ def refresh_stories(
     signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
     params = []
     for sid in ids:
-        rows = articles[sid]
-        rep = _representative(rows)
-        regions: Counter[str] = Counter()
-        countries: Counter[str] = Counter()
-        primary: Counter[str] = Counter()
-        topics: Counter[str] = Counter()
-        first: dict[str, int] = {}
-        for i, row in enumerate(rows):
-            if row.region:
-                regions[row.region] += 1
-                first.setdefault(row.region, i)
-            for country, is_primary in countries_of.get(row.id, ()):
-                countries[country] += 1
-                primary[country] += is_primary
-                first.setdefault(country, i)
-            for topic in row.topics or ():
-                topics[topic] += 1
-                first.setdefault(topic, i)
-        region_order = _ranked(regions, first)
-        params.append(
-            {
-                "b_id": sid,
-                "b_rep": rep.id if rep is not None else None,
-                "b_kind": kinds[sid],
-                "b_signatories": signatories.get(sid, []),
-                "b_published": rows[0].published if rows else None,
-                "b_region": region_order[0] if region_order else None,
-                "b_countries": _ranked(countries, first, primary),
-                "b_topics": _ranked(topics, first),
-                "b_sources": len({row.source_id for row in rows}),
-                "b_articles": len(rows),
-                "b_now": now,
-            }
-        )
+        fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
+        params.append({"b_id": sid, "b_now": now, **{f"b_{k}": v for k, v in fields.items()}})
     story_update = (
         update(_s)
         .where(_s.c.id == bindparam("b_id"))
         .values(
-            representative_article_id=bindparam("b_rep"),
-            published=bindparam("b_published"),
-            region=bindparam("b_region"),
-            countries=bindparam("b_countries"),
-            topics=bindparam("b_topics"),
-            source_count=bindparam("b_sources"),
-            article_count=bindparam("b_articles"),
-            kind=bindparam("b_kind"),
-            signatories=bindparam("b_signatories"),
+            **{k: bindparam(f"b_{k}") for k in _DERIVED},
             updated_at=bindparam("b_now"),
         )
     )
     session.execute(story_update, params)
+
+
+#: The story columns :func:`_derived` computes.
+_DERIVED = (
+    "representative_article_id", "published", "region", "countries", "topics", "source_count",
+    "article_count", "kind", "signatories",
+)
+
+
+class _StoryArticle(NamedTuple):
+    """The article columns a story's derived fields come from (as ``refresh_stories`` reads)."""
+
+    id: int
+    story_id: int
+    source_id: str
+    published: datetime
+    region: str | None
+    topics: Sequence[str]
+    kind: str | None
+    credited_source_id: str | None
+
+
+def _derived(
+    rows: Sequence[Any],
+    countries_of: dict[int, list[tuple[str, bool]]],
+    kind: str,
+    signatories: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A story's derived columns from its articles (``rows``, by date then id) and their
+    countries (``countries_of``: article id → (code, is_primary), primary first, then by
+    weight)."""
+    rep = _representative(rows)
+    regions: Counter[str] = Counter()
+    countries: Counter[str] = Counter()
+    primary: Counter[str] = Counter()
+    topics: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.region:
+            regions[row.region] += 1
+            first.setdefault(row.region, i)
+        for country, is_primary in countries_of.get(row.id, ()):
+            countries[country] += 1
+            primary[country] += is_primary
+            first.setdefault(country, i)
+        for topic in row.topics or ():
+            topics[topic] += 1
+            first.setdefault(topic, i)
+    region_order = _ranked(regions, first)
+    return {
+        "representative_article_id": rep.id if rep is not None else None,
+        "kind": kind,
+        "signatories": signatories,
+        "published": rows[0].published if rows else None,
+        "region": region_order[0] if region_order else None,
+        "countries": _ranked(countries, first, primary),
+        "topics": _ranked(topics, first),
+        "source_count": len({row.source_id for row in rows}),
+        "article_count": len(rows),
+    }
 
 
 def _representative(rows: Sequence[Any]) -> Any:
