@@ -4,8 +4,8 @@ normalised, tagged articles.
 
 :func:`prepare_feed` is what the feed spider runs on every fetched body, in a worker process
 (``scrapers.workers``) for large bodies, in-process for small ones; its input and output are
-plain picklable dataclasses. Importing this module warms what a worker needs (the fork server
-imports it once per run, see ``scrapers.workers.PRELOAD``) only through :func:`warm`.
+plain picklable dataclasses. :func:`warm` loads the language model and the tagging data; the
+harvest calls it before the crawl opens, so the workers forked then share them.
 """
 
 from __future__ import annotations
