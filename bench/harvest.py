@@ -107,6 +107,7 @@ def feedparser_baseline(root: Path, feeds: int) -> float:
 
 
 def child(db: str, sources: str, workers: str = "-1") -> None:
+    # -1: the default (one worker per core but one); 0: everything in the harvest process.
     from roundups.harvest import run_harvest
 
     summary = run_harvest(db, sources, overrides={**OVERRIDES, "ROUNDUP_WORKERS": int(workers)})

@@ -399,11 +399,11 @@ def workers_setting(crawler: Crawler) -> int:
 
 
 def worker_count(value: Any) -> int:
-    """Workers for a ``ROUNDUP_WORKERS`` value. Empty: one per CPU core but one, which the
-    reactor needs for itself (so none, and pages read in-process, on a single core)."""
-    if value is None or value == "":
+    """Workers for a ``ROUNDUP_WORKERS`` value. Empty or negative: one per CPU core but one,
+    which the reactor needs for itself (so none, and pages read in-process, on a single core)."""
+    if value is None or value == "" or int(value) < 0:
         return max(0, (os.cpu_count() or 1) - 1)
-    return max(0, int(value))
+    return int(value)
 
 
 def acquire(crawler: Crawler, user: object) -> WorkerPool | None:

@@ -245,3 +245,10 @@ def test_a_feed_entry_whose_page_kills_its_worker_keeps_the_summary(tmp_path, mo
     assert kept.fetched_via == "feed" and kept.content_html is None
     assert kept.summary_html == "<p>Only a summary.</p>"
     assert any("summary kept" in w and "worker process died" in w for w in outcome.warnings)
+
+
+def test_worker_count_setting():
+    auto = max(0, (os.cpu_count() or 1) - 1)
+    assert workers.worker_count(None) == auto and workers.worker_count("") == auto
+    assert workers.worker_count(-1) == auto and workers.worker_count("-1") == auto
+    assert workers.worker_count(0) == 0 and workers.worker_count("3") == 3
