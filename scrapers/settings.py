@@ -40,6 +40,9 @@ ROUNDUP_RUN_ID = ""
 # core. The environment variable ROUNDUP_WORKERS sets it too.
 _WORKERS_ENV = os.environ.get("ROUNDUP_WORKERS", "").strip()
 ROUNDUP_WORKERS: int | None = int(_WORKERS_ENV) if _WORKERS_ENV else None
+# Seconds one feed body or page may take in a worker; past it the worker is killed and replaced,
+# and that feed or page fails (0: no limit).
+ROUNDUP_WORKER_TIMEOUT = 300.0
 # Feed bodies smaller than this are read in-process: a round trip to a worker would cost more.
 ROUNDUP_OFFLOAD_MIN_BYTES = 16 * 1024
 # Contact URL sent in the User-Agent so a member's webmaster can reach the operator.

@@ -195,6 +195,8 @@ class _Worker:
     inflight: deque[_Job] = field(default_factory=deque)
     received: bytearray = field(default_factory=bytearray)
     unsent: bytearray = field(default_factory=bytearray)
+    busy_since: float = 0.0  # when it started the first job of ``inflight`` (monotonic)
+    timed_out: bool = False  # stopped by the watchdog
 
 
 class WorkerPool:
@@ -207,8 +209,10 @@ class WorkerPool:
     #: Pages sent ahead to one worker, so that it never waits for the crawl between two pages.
     DEPTH = 3
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, job_timeout: float | None = None) -> None:
         self.workers = workers
+        #: A job running longer is given up: its worker is killed and replaced, the job fails.
+        self.job_timeout = job_timeout if job_timeout and job_timeout > 0 else None
         self._loop = asyncio.get_running_loop()
         self._queue: deque[_Job] = deque()
         self._live: list[_Worker] = []
@@ -218,6 +222,8 @@ class WorkerPool:
         # Start the workers now, while nothing else is in flight.
         for _ in range(workers):
             self._live.append(self._start_worker())
+        if self.job_timeout is not None:
+            self._loop.call_later(min(1.0, self.job_timeout / 4), self._watch)
 
     def _start_worker(self) -> _Worker:
         ours, theirs = socket.socketpair()
@@ -255,6 +261,8 @@ class WorkerPool:
             job = self._queue.popleft()
             if job.future.done():  # cancelled while queued
                 continue
+            if not worker.inflight:
+                worker.busy_since = time.monotonic()
             worker.inflight.append(job)
             self._send(worker, job)
 
@@ -314,6 +322,7 @@ class WorkerPool:
             ok, value = pickle.loads(worker.received[_HEADER:_HEADER + size])
             del worker.received[:_HEADER + size]
             job = worker.inflight.popleft()
+            worker.busy_since = time.monotonic()  # the next job, if any, starts now
             if job.future.done():
                 continue
             if ok:
@@ -342,7 +351,9 @@ class WorkerPool:
             culprit = dead.inflight.popleft()
             if not culprit.future.done():
                 culprit.future.set_exception(WorkerCrashed(
-                    "the extraction worker process died while reading this page"))
+                    f"took longer than {self.job_timeout:g} s: its worker process was stopped"
+                    if dead.timed_out else
+                    "the worker process died while reading this page or feed"))
         self._queue.extendleft(reversed(dead.inflight))
         dead.inflight.clear()
         dead.process.join(timeout=5)
@@ -351,6 +362,21 @@ class WorkerPool:
         if not self.closed:
             self._live = [self._start_worker() if w is dead else w for w in self._live]
             self._dispatch()
+
+    def _watch(self) -> None:
+        """Kill a worker whose current job has run longer than ``job_timeout`` (a pathological
+        page or feed, a parser stuck in a loop): the loss shows as that job's failure in
+        :meth:`_died`, and a new worker takes the jobs queued behind it."""
+        if self.closed or self.job_timeout is None:
+            return
+        now = time.monotonic()
+        for worker in self._live:
+            if worker.inflight and not worker.timed_out and now - worker.busy_since > self.job_timeout:
+                worker.timed_out = True
+                logger.warning("a job ran longer than %g s; stopping its worker process",
+                               self.job_timeout)
+                worker.process.kill()
+        self._loop.call_later(min(1.0, self.job_timeout / 4), self._watch)
 
     def _forget(self, worker: _Worker) -> None:
         fd = worker.sock.fileno()
@@ -414,7 +440,7 @@ def acquire(crawler: Crawler, user: object) -> WorkerPool | None:
     if workers <= 0 or not hasattr(os, "fork"):
         return None
     if _shared is None or _shared.closed:
-        _shared = WorkerPool(workers)
+        _shared = WorkerPool(workers, crawler.settings.getfloat("ROUNDUP_WORKER_TIMEOUT", 300.0))
     _users.add(id(user))
     return _shared
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ from scrapy.http import HtmlResponse
 from pipeline.items import RawReport
 from scrapers import workers
 from scrapers.articles import PageSnapshot, read_article, read_snapshot
-from scrapers.workers import WorkerCrashed, WorkerPool
 from scrapers.items import FetchOutcome
 from scrapers.spiders.listing import ListingSpider
+from scrapers.workers import WorkerCrashed, WorkerPool
 from tests.test_listing import make_spider, respond, split
 
 NOW = datetime(2026, 10, 28, 12, 0, tzinfo=UTC)
@@ -252,3 +253,39 @@ def test_worker_count_setting():
     assert workers.worker_count(None) == auto and workers.worker_count("") == auto
     assert workers.worker_count(-1) == auto and workers.worker_count("-1") == auto
     assert workers.worker_count(0) == 0 and workers.worker_count("3") == 3
+
+
+def sleep_for(seconds: float, n: int) -> int:
+    time.sleep(seconds)
+    return n
+
+
+def test_a_job_past_the_timeout_fails_and_its_worker_is_replaced():
+    async def go() -> tuple[Any, list[int], int]:
+        pool = WorkerPool(1, job_timeout=0.5)
+        try:
+            stuck = pool.run(sleep_for, 3600, 0)  # a parser stuck in a loop
+            behind = [pool.run(sleep_for, 0, n) for n in (1, 2)]  # queued behind it
+            results = await asyncio.gather(stuck, *behind, return_exceptions=True)
+            return results[0], list(results[1:]), pool.crashes
+        finally:
+            pool.close()
+
+    started = time.monotonic()
+    stuck, behind, crashes = run(go())
+    assert isinstance(stuck, WorkerCrashed) and "longer than 0.5 s" in str(stuck)
+    assert behind == [1, 2] and crashes == 1
+    assert time.monotonic() - started < 30
+
+
+def test_jobs_within_the_timeout_are_untouched():
+    async def go() -> tuple[list[int], int]:
+        pool = WorkerPool(1, job_timeout=2)
+        try:
+            return list(await asyncio.gather(*(pool.run(sleep_for, 0.3, n) for n in range(4)))), \
+                pool.crashes
+        finally:
+            pool.close()
+
+    # Four jobs of 0.3 s each in one worker: together longer than the timeout, each well within.
+    assert run(go()) == ([0, 1, 2, 3], 0)
