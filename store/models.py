@@ -144,6 +144,8 @@ class ArticleRow(Base):
         UniqueConstraint("source_id", "guid_key"),
         # Equality lookups only; a hash index has no row-size limit for very long URLs.
         Index("ix_article_url", "url", postgresql_using="hash"),
+        # A source's newest articles (the boilerplate learner's warm-up) without reading the rest.
+        Index("ix_article_source_recent", "source_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

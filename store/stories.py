@@ -304,23 +304,16 @@ def _warm(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
     if not cold:
         return
     window = state.learner.window
-    for part in chunked(cold, 200):
-        rank = (
-            func.row_number()
-            .over(partition_by=_a.c.source_id, order_by=_a.c.id.desc())
-            .label("rank")
-        )
+    for source_id in cold:
+        # Newest first through ix_article_source_recent, stopping after ``window`` rows; then
+        # observed oldest first, as they were stored.
         recent = (
-            select(_a.c.id, _a.c.source_id, _a.c.title, _a.c.text, rank)
-            .where(_a.c.source_id.in_(part), _a.c.story_id.is_not(None))
-            .subquery()
+            select(_a.c.id, _a.c.title, _a.c.text)
+            .where(_a.c.source_id == source_id, _a.c.story_id.is_not(None))
+            .order_by(_a.c.id.desc())
+            .limit(window)
         )
-        stmt = (
-            select(recent.c.source_id, recent.c.title, recent.c.text)
-            .where(recent.c.rank <= window)
-            .order_by(recent.c.id)
-        )
-        for source_id, title, text in session.execute(stmt):
+        for _, title, text in reversed(session.execute(recent).all()):
             state.learner.observe(source_id, text or "", title or "")
     state.warm.update(cold)
 

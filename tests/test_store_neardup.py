@@ -276,3 +276,35 @@ def test_batch_with_internal_duplicates_forms_one_story(store_session, store_mak
         for i in range(n)
     ])
     assert len({r.story_id for r in rows}) == 1
+
+
+def test_a_new_process_relearns_boilerplate_from_the_newest_stored_articles(
+    store_session, store_make_article
+):
+    """The learner is warmed from each source's last ``window`` stored articles (through the
+    (source_id, id) index): a footer on the newest posts is boilerplate again in a new process; one
+    only on posts older than the window is not."""
+    from store.stories import _DbState, _warm
+
+    old_footer = "Subscribe to the old newsletter of the Sahel press network for weekly alerts."
+    new_footer = "Support independent reporting: donate to the Sahel press network today."
+    start = datetime(2024, 3, 1, 8, tzinfo=UTC)
+    words = ["court", "radio", "editor", "police", "permit", "studio", "border", "mayor"]
+    articles = []
+    for n in range(8):
+        footer = old_footer if n < 4 else new_footer
+        body = " ".join(f"{words[(n + k) % 8]}{n}x{k}" for k in range(40))
+        articles.append(store_make_article(
+            source_id="sahel", guid=f"s{n}", title=f"Alert {n}: {words[n]} case",
+            text=f"{body}.\n\n{footer}", published=start + timedelta(days=n),
+        ))
+    upsert_articles(store_session, articles, start + timedelta(days=9))
+    store_session.commit()
+
+    state = _DbState()  # what a new process starts with
+    state.learner.window = 4
+    _warm(store_session, state, ["sahel"])
+    learnt = state.learner.boilerplate("sahel")
+    assert any(new_footer in seg for seg in learnt)
+    assert not any(old_footer in seg for seg in learnt)
+    assert "sahel" in state.warm
