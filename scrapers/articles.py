@@ -9,7 +9,7 @@ place a downloaded page becomes report fields: HTML through ``pipeline.extract``
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -19,6 +19,7 @@ from scrapy.http import Response, TextResponse
 
 from pipeline.extract import SelectorSpec, extract_article
 from pipeline.pdf import PdfError, extract_pdf, looks_like_pdf
+from scrapers.workers import WorkerCrashed, WorkerPool
 
 #: Content types an article fetch accepts; the download stops at the headers for anything else.
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -146,6 +147,17 @@ def read_snapshot(page: PageSnapshot, now: datetime,
                   selectors: dict[str, SelectorSpec] | None) -> PageReading:
     """:func:`read_article` on a page sent to a worker process."""
     return read_article(page.response(), now=now, selectors=selectors)
+
+
+async def read_in_pool(pool: WorkerPool, response: Response, now: datetime,
+                       selectors: dict[str, SelectorSpec] | None,
+                       read: Callable[..., PageReading] = read_snapshot) -> PageReading:
+    """``read`` (:func:`read_snapshot`) on ``response`` in a worker; a worker that dies on the page
+    makes it a per-item error reading, not an exception."""
+    try:
+        return await pool.run(read, PageSnapshot.of(response), now, selectors)
+    except WorkerCrashed as exc:
+        return PageReading("other", error=f"{response.url}: {exc}")
 
 
 def worth_a_worker(response: Response) -> bool:
