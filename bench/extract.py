@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.childrun import run_child  # noqa: E402
+from bench.childrun import CpuMeter, run_child  # noqa: E402
 
 COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
              "Serbia", "Egypt", "Brazil", "India", "Uganda", "Senegal", "Peru", "Nepal"]
@@ -177,7 +177,8 @@ def child(mode: str, db: str, sources: str) -> None:
             real_close(self, stats)
 
         sc.MemoryStatsCollector._persist_stats = keep  # type: ignore[method-assign]
-    summary = run_harvest(db, sources, overrides=overrides)
+    with CpuMeter() as cpu:
+        summary = run_harvest(db, sources, overrides=overrides)
     if mode == "spider":
         new = counted.get("bench/reports", 0)
         via = {k.rsplit("/", 1)[-1]: v for k, v in counted.items() if k.startswith("bench/via/")}
@@ -192,7 +193,7 @@ def child(mode: str, db: str, sources: str) -> None:
     from scrapers.workers import worker_count
 
     workers = worker_count(overrides.get("ROUNDUP_WORKERS"))
-    print(json.dumps({"seconds": summary.seconds, "new": new, "exit": summary.exit_code,
+    print(json.dumps({**cpu.figures(), "seconds": summary.seconds, "new": new, "exit": summary.exit_code,
                       "via": via, "workers": workers}))
 
 
@@ -231,6 +232,8 @@ def main() -> int:
           f"({spider['new'] / spider['seconds']:,.0f} pages/s; {spider['new']} reports, "
           f"via {spider['via']}) — worker pool of {spider['workers']} worker process(es); "
           f"process wall {spider_wall:.2f} s")
+    print(f"  CPU of that crawl        : {spider['cpu_main']:.2f} s in the crawl process, "
+          f"{spider['cpu_workers']:.2f} s in the worker pool")
     print(f"ratio spider / trafilatura : {ratio:.2f} (target ≤ 1.5)")
     print(f"  same, pool disabled      : {single['seconds']:.3f} s "
           f"({single['new'] / single['seconds']:,.0f} pages/s; one process) — ratio "

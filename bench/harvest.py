@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.childrun import run_child  # noqa: E402
+from bench.childrun import CpuMeter, run_child  # noqa: E402
 
 COUNTRIES = ["Ghana", "Nigeria", "Kenya", "Mexico", "Colombia", "Pakistan", "Philippines",
              "Türkiye", "Serbia", "Iran", "Egypt", "Brazil", "India", "Uganda", "Senegal"]
@@ -110,8 +110,9 @@ def child(db: str, sources: str, workers: str = "-1") -> None:
     # -1: the default (one worker per core but one); 0: everything in the harvest process.
     from roundups.harvest import run_harvest
 
-    summary = run_harvest(db, sources, overrides={**OVERRIDES, "ROUNDUP_WORKERS": int(workers)})
-    print(json.dumps({"seconds": summary.seconds, "new": summary.total("new"),
+    with CpuMeter() as cpu:
+        summary = run_harvest(db, sources, overrides={**OVERRIDES, "ROUNDUP_WORKERS": int(workers)})
+    print(json.dumps({**cpu.figures(), "seconds": summary.seconds, "new": summary.total("new"),
                       "unchanged": summary.total("unchanged"), "exit": summary.exit_code,
                       "not_modified": summary.total("feeds_not_modified")}))
 
@@ -146,6 +147,8 @@ def main() -> int:
     print(f"feedparser alone          : {baseline:.3f} s ({total / baseline:,.0f} entries/s)")
     print(f"first harvest (crawl)     : {first['seconds']:.3f} s ({first['new'] / first['seconds']:,.0f} "
           f"entries/s stored; {first['new']} new) — process wall {first_wall:.2f} s")
+    print(f"  CPU of the first harvest : {first['cpu_main']:.2f} s in the harvest process, "
+          f"{first['cpu_workers']:.2f} s in the worker pool")
     print(f"ratio first / feedparser  : {ratio:.2f} (target ≤ 2.0)")
     print(f"second harvest (all 304)  : {second['seconds']:.3f} s ({second['not_modified']} feeds not "
           f"modified, {second['new']} new) — process wall {second_wall:.2f} s (target < 1 s)")
