@@ -252,6 +252,10 @@ def _buckets(published: datetime) -> list[int]:
     return list(range(lo, hi + 1))
 
 
+#: Doc attributes only the band keys need (see _DbState.put_doc).
+_INDEX_ONLY = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set")
+
+
 class _DbState:
     """What one process remembers about one database between batches.
 
@@ -277,6 +281,13 @@ class _DbState:
         return hit[1]
 
     def put_doc(self, article_id: int, stamp: tuple[str, str, str], doc: Doc) -> None:
+        # A cached Doc serves as a candidate, which the decision compares by its text signature,
+        # names and lead: the index-time values (lead and feature signatures, the word and
+        # feature sets they were made from) are dropped (recomputed on use, should a rule want
+        # them). The cache lives for the whole run, and every object it keeps is walked by each
+        # full pass of the garbage collector: those sets and signatures made up most of it.
+        for attr in _INDEX_ONLY:
+            doc.__dict__.pop(attr, None)
         self.docs[article_id] = (stamp, doc)
         self.docs.move_to_end(article_id)
         while len(self.docs) > DOC_CACHE_SIZE:
@@ -691,11 +702,15 @@ class NearDuplicate(MatchLevel):
                 [band_bucket(self.docs[cid].published) for cid in self._ids],  # type: ignore[arg-type]
                 dtype=np.int64,
             )
+            # In (bucket, hash) order: each insert then lands next to the previous one in the
+            # lookup index instead of on a random page of it.
+            row_bucket = buckets[keys.index_doc]
+            order = np.lexsort((keys.index_hash, row_bucket))
             # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
             # together would set off the garbage collector's full passes.
             _insert_band_rows(session, zip(
-                ids[keys.index_doc].tolist(), keys.index_band.tolist(),
-                keys.index_hash.tolist(), buckets[keys.index_doc].tolist(), strict=True,
+                ids[keys.index_doc[order]].tolist(), keys.index_band[order].tolist(),
+                keys.index_hash[order].tolist(), row_bucket[order].tolist(), strict=True,
             ))
         if self._state is not None:
             for aid, doc in self.docs.items():

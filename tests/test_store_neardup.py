@@ -308,3 +308,31 @@ def test_a_new_process_relearns_boilerplate_from_the_newest_stored_articles(
     assert any(new_footer in seg for seg in learnt)
     assert not any(old_footer in seg for seg in learnt)
     assert "sahel" in state.warm
+
+
+def test_cached_docs_drop_index_only_values_and_still_decide(store_session, store_make_article):
+    """Docs kept between batches shed the values only band keys need (lead and feature
+    signatures, word and feature sets), which every full garbage collection would walk; a later
+    teaser (lead rule) and a later translation (feature score) still find the cached article."""
+    from store.stories import _INDEX_ONLY, _state
+
+    (full,) = _store(store_session, _article(
+        store_make_article, source="mfwa", guid="full",
+        title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT))
+    cached = _state(store_session).get_doc(full.id, (full.content_hash, full.url, full.title))
+    assert cached is not None
+    assert not set(_INDEX_ONLY) & set(cached.__dict__)
+    assert "signature" in cached.__dict__  # what a candidate is compared by stays
+    teaser, french = _store(
+        store_session,
+        _article(store_make_article, source="ifex", guid="teaser", days=1,
+                 title="Police hold online editor in Lagos after report on bank fraud",
+                 text="Police in Lagos on 11 March 2024 arrested Tunde Adebayo-Okoro, editor of the "
+                      "news website Eko Ledger, hours after the site published an investigation."),
+        _article(store_make_article, source="mfwa", guid="fr", days=1, language="fr",
+                 url="https://mfwa.example.org/fr/full",
+                 title="Nigeria : le rédacteur en chef Tunde Adebayo-Okoro détenu", text=FRENCH),
+    )
+    assert teaser.story_id == full.story_id, teaser.match_reason
+    assert teaser.match_reason.startswith("teaser lead ")
+    assert french.story_id == full.story_id, french.match_reason
