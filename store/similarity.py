@@ -982,9 +982,17 @@ class Doc:
     def text_key(self) -> str:
         return hashlib.blake2b(" ".join(self.tokens).encode(), digest_size=16).hexdigest()
 
-    @cached_property
+    @property
     def signature(self) -> Signature:
-        return _minhash(shingle_hashes(self.tokens), SCHEMES["text"])
+        # Kept as a plain tuple (values, scheme, size), which the garbage collector stops
+        # tracking, and wrapped on each use: a cached Doc's dictionary then holds only untracked
+        # values, so full collections skip it (see store.stories._DbState.put_doc).
+        packed = self.__dict__.get("_signature")
+        if packed is None:
+            sig = _minhash(shingle_hashes(self.tokens), SCHEMES["text"])
+            self.__dict__["_signature"] = (sig.values, sig.scheme, sig.size)
+            return sig
+        return Signature(*packed)
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
@@ -1150,7 +1158,7 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
     """Compute the text, lead and feature signatures of ``docs`` together and store them in each
     Doc (``Doc.signature`` etc. then return them): equal to computing them one by one."""
     # Text: shingles of long texts (short ones have no text keys; their signature stays lazy).
-    longs = [d for d in docs if "signature" not in d.__dict__ and not d.is_short]
+    longs = [d for d in docs if "_signature" not in d.__dict__ and not d.is_short]
     if longs:
         lengths = [len(d.tokens) for d in longs]
         h = _hash_tokens([t for d in longs for t in d.tokens])
@@ -1168,7 +1176,7 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
             pos += n
         sigs = _minhash_many(arrays, SCHEMES["text"])
         for d, size, row in zip(longs, sizes, sigs, strict=True):
-            d.__dict__["signature"] = Signature(row, "text", size)
+            d.__dict__["_signature"] = (row, "text", size)
     # Lead words and features: sets of strings; mixing is a bijection, so an item set's distinct
     # hashes are its distinct mixed hashes.
     for attr, scheme, items_of in (

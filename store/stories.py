@@ -252,8 +252,10 @@ def _buckets(published: datetime) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-#: Doc attributes only the band keys need (see _DbState.put_doc).
-_INDEX_ONLY = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set")
+#: Doc attributes a cached Doc drops (see _DbState.put_doc): those only the band keys need, and
+#: the name features, which only a close candidate's decision reads.
+_INDEX_ONLY = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set",
+               "features")
 
 
 class _DbState:
@@ -281,11 +283,12 @@ class _DbState:
         return hit[1]
 
     def put_doc(self, article_id: int, stamp: tuple[str, str, str], doc: Doc) -> None:
-        # A cached Doc serves as a candidate, which the decision compares by its text signature,
-        # names and lead: the index-time values (lead and feature signatures, the word and
-        # feature sets they were made from) are dropped (recomputed on use, should a rule want
-        # them). The cache lives for the whole run, and every object it keeps is walked by each
-        # full pass of the garbage collector: those sets and signatures made up most of it.
+        # A cached Doc serves as a candidate, which the decision compares by its text signature
+        # first: the index-time values (lead and feature signatures, the word and feature sets
+        # they were made from) and the name features are dropped, and recomputed on use should
+        # a rule want them. The cache lives for the whole run, and the garbage collector walks
+        # every container it keeps at each full pass: what is left (strings, tuples of strings,
+        # numbers, dates, the signature as a tuple) it stops tracking.
         for attr in _INDEX_ONLY:
             doc.__dict__.pop(attr, None)
         self.docs[article_id] = (stamp, doc)
