@@ -448,9 +448,12 @@ def cmd_retag(args: argparse.Namespace) -> int:
     from store.db import open_db
     from store.retag import retag_all
 
-    _, Session = open_db(args.db)
-    with Session.begin() as session:
-        changed, total = retag_all(session, tag)
+    engine, Session = open_db(args.db)
+    try:
+        with Session.begin() as session:
+            changed, total = retag_all(session, tag)
+    finally:
+        engine.dispose()
     print(f"retag: {changed} of {total} article(s) changed")
     return EXIT_OK
 
@@ -481,7 +484,14 @@ def cmd_sources(args: argparse.Namespace) -> int:
         return EXIT_USAGE if errors else EXIT_OK
     from store.db import open_db
 
-    _, Session = open_db(args.db)
+    engine, Session = open_db(args.db)
+    try:
+        return _sources_in_store(args, Session)
+    finally:
+        engine.dispose()
+
+
+def _sources_in_store(args: argparse.Namespace, Session: Any) -> int:
     if args.action == "enable":
         from store.fetchstate import reenable
 

@@ -69,14 +69,17 @@ def run_demo(output_dir: Path | None) -> int:
     for line in summary.lines():
         print(line, file=sys.stderr)
     print(summary.headline(), file=sys.stderr)
-    _, Session = open_db(db_url)
-    with Session() as session:
-        choice = busiest_region_month(session)
-        if choice is None:
-            print("demo: the harvest stored no stories", file=sys.stderr)
-            return 1
-        region, month = choice
-        draft = compose(session, region, Period.month(month))
+    engine, Session = open_db(db_url)
+    try:
+        with Session() as session:
+            choice = busiest_region_month(session)
+            if choice is None:
+                print("demo: the harvest stored no stories", file=sys.stderr)
+                return 1
+            region, month = choice
+            draft = compose(session, region, Period.month(month))
+    finally:
+        engine.dispose()
     draft_path = out / f"roundup-{region}-{month}.md"
     draft_path.write_text(to_markdown(draft), encoding="utf-8")
     print(f"demo: {len(draft.stories)} stories in the {region} draft for {month}", file=sys.stderr)

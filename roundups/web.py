@@ -567,4 +567,5 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8080,
         pass
     finally:
         server.server_close()
+        app.factory.kw["bind"].dispose()  # close the store's pooled connections
     return 0
