@@ -227,12 +227,19 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     settings.set("ROUNDUP_SOURCES_RECORDED", True, priority="cmdline")
     settings.set("LOG_INSTALL_ROOT_HANDLER", verbose, priority="cmdline")
     process = CrawlerProcess(settings)
+    if not verbose:
+        # Scrapy sets its loggers to DEBUG whatever LOG_LEVEL says (the level is applied by the
+        # root handler it installs only with --verbose), so a record was built, then dropped, for
+        # every request and every item ("Crawled", "Scraped from"). Built only when --verbose
+        # asks for them now; INFO and above reach the handlers as before.
+        logging.getLogger("scrapy").setLevel(logging.INFO)
     # Feeds first; members without feeds are found through their listing pages and sitemaps.
     # The three crawls share the reactor and run side by side.
     crawlers = [process.create_crawler(FeedSpider)]
     if any(s.listing for s in sources):
         crawlers += [process.create_crawler(ListingSpider), process.create_crawler(SitemapSpider)]
     _load_pipeline_modules()
+    _import_crawl_components(settings)
     started = time.monotonic()
     for crawler in crawlers:
         process.crawl(crawler, only=list(only or []))
@@ -259,6 +266,44 @@ def _load_pipeline_modules() -> None:
     from scrapers.feedwork import warm
 
     warm()
+
+
+#: Settings naming the classes a crawl builds when it starts (engine, scheduler, middlewares,
+#: extensions, download handlers...), as import paths or ``{path: order}`` dicts.
+_COMPONENT_SETTINGS = (
+    "DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "EXTENSIONS", "ITEM_PIPELINES",
+    "DOWNLOAD_HANDLERS", "SCHEDULER", "SCHEDULER_PRIORITY_QUEUE", "SCHEDULER_MEMORY_QUEUE",
+    "SCHEDULER_DISK_QUEUE", "DUPEFILTER_CLASS", "STATS_CLASS", "LOG_FORMATTER",
+    "REQUEST_FINGERPRINTER_CLASS", "DNS_RESOLVER", "TWISTED_DNS_RESOLVER", "DOWNLOADER", "ITEM_PROCESSOR",
+    "ROBOTSTXT_PARSER", "DOWNLOADER_CLIENTCONTEXTFACTORY", "DOWNLOADER_HTTPCLIENTFACTORY",
+)
+
+
+def _import_crawl_components(settings: Any) -> None:
+    """Import (not build) the modules of the classes the crawl builds when it starts, as
+    :func:`_load_pipeline_modules` does for the pipelines: Scrapy imports them when each crawler
+    opens and download handlers on the first request, inside the run's timing and ahead of the
+    first downloads. Building them (the engine, the middlewares) stays in the crawl."""
+    import importlib
+
+    paths: list[str] = []
+    for name in _COMPONENT_SETTINGS:
+        # settings[name]: unlike .get(), it does not warn about deprecated names.
+        value = settings.getwithbase(name) if name + "_BASE" in settings else settings[name]
+        if isinstance(value, str):
+            paths.append(value)
+        elif name == "DOWNLOAD_HANDLERS" and value is not None:  # {scheme: path}
+            paths += [value[s] for s in ("http", "https") if isinstance(value.get(s), str)]
+        elif value is not None and hasattr(value, "items"):  # {path: order}, None = disabled
+            paths += [k for k, v in value.items() if isinstance(k, str) and v is not None]
+    for path in paths:
+        module = path.rpartition(".")[0]
+        if not module or module in sys.modules:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass  # Scrapy reports it when it builds the component, as without this
 
 
 def progress_handler(total_feeds: int, style: str = "auto") -> logging.Handler:
