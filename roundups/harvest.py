@@ -267,6 +267,8 @@ def _load_pipeline_modules() -> None:
     data, before the crawl starts: start-up work then does not sit inside the first responses'
     handling (nor the run's timing), and the worker processes forked when the crawl opens
     (scrapers/workers.py) share them instead of loading them again each."""
+    from sqlalchemy.orm import configure_mappers
+
     import pipeline.normalise  # noqa: F401
     import pipeline.tagging  # noqa: F401
     import store.articles  # noqa: F401
@@ -276,6 +278,9 @@ def _load_pipeline_modules() -> None:
     from scrapers.feedwork import warm
 
     warm()
+    # The ORM sets its mapped classes up on their first query (some 30 ms), a class-level
+    # start-up cost like an import: done here, not in the crawl's first fetch-state lookup.
+    configure_mappers()
 
 
 #: Settings naming the classes a crawl builds when it starts (engine, scheduler, middlewares,
