@@ -244,7 +244,7 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     # What is loaded by now (modules, the language model, the tagging and place data: some
     # hundreds of thousands of objects) lives as long as the process. Frozen, the cyclic garbage
     # collector stops walking all of it at each full collection during the crawl (one such
-    # collection cost as much as 150 pages' handling); the worker processes freeze it likewise.
+    # collection cost as much as handling 100 pages); the worker processes freeze it likewise.
     gc.collect()
     gc.freeze()
     started = time.monotonic()
