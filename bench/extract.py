@@ -20,7 +20,13 @@ Prints, measured in this run:
 Each crawl runs in a child process (Twisted's reactor runs once per process); its figure is the
 crawl's own time, measured inside the child; the child's whole wall time is printed beside it. The
 one loopback host stands for a member's server, so the per-host politeness limits (2 concurrent
-requests, AutoThrottle) are lifted for the bench, as in bench/harvest.py.
+requests, AutoThrottle) are lifted for the bench, as in bench/harvest.py. That server
+(roundups/localserver.py) keeps connections alive and sets TCP_NODELAY, as a production web
+server does: without it, each response waited ~40 ms for a delayed ACK and the crawl measured
+that latency rather than its own work.
+
+The machine's other load shows in the wall times (not in the CPU figures): on a 2-core machine a
+crawl competing with another CPU-bound process takes about half as long again.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ class _QuietHandler(SimpleHTTPRequestHandler):
     # Keep-alive, as a member's web server does: without it every request of a crawl pays a new
     # TCP connection (SimpleHTTPRequestHandler always sends Content-Length, which HTTP/1.1 needs).
     protocol_version = "HTTP/1.1"
+    # The handler writes the headers and then the body in two sends. With Nagle's algorithm on,
+    # the body waits for the client to acknowledge the headers, and the client delays that ACK
+    # (40 ms on Linux): every response of a keep-alive connection took ~40 ms more. A member's web
+    # server (nginx: one writev or sendfile, TCP_NODELAY on keep-alive connections) does not.
+    disable_nagle_algorithm = True
     extensions_map = {
         **SimpleHTTPRequestHandler.extensions_map,
         ".xml": "application/xml",

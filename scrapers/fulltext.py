@@ -156,7 +156,10 @@ class FullTextMiddleware(PoolUser):
         if self.Session is None:
             from store.db import open_db
 
-            _, self.Session = open_db(self.crawler.settings.get("ROUNDUP_DB"))
+            settings = self.crawler.settings
+            # `roundup harvest` migrated the database before the crawl.
+            _, self.Session = open_db(settings.get("ROUNDUP_DB"),
+                                      migrate=not settings.getbool("ROUNDUP_SOURCES_RECORDED"))
         return self.Session
 
     def _done(self, feed_url: str, report: RawReport, warning: str | None) -> list[Any]:

@@ -19,6 +19,9 @@ class HarvestPlan:
     default_max_entries: int = 500
     ignore_backoff: bool = False
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (source id or "#n", error)
+    #: ``roundup harvest`` migrated the database before the crawl (ROUNDUP_SOURCES_RECORDED):
+    #: the spiders open it without checking the schema again, inside the run.
+    schema_ready: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any, only: str | list[str] | None = None) -> HarvestPlan:
@@ -40,7 +43,15 @@ class HarvestPlan:
             default_max_entries=settings.getint("ROUNDUP_MAX_ENTRIES_PER_FEED", 500),
             ignore_backoff=settings.getbool("ROUNDUP_IGNORE_BACKOFF"),
             invalid=invalid,
+            schema_ready=settings.getbool("ROUNDUP_SOURCES_RECORDED"),
         )
+
+    def open_store(self) -> Any:
+        """``store.db.open_db`` for this run's database: migrated first unless ``roundup
+        harvest`` already did."""
+        from store.db import open_db
+
+        return open_db(self.db_url, migrate=not self.schema_ready)
 
     def max_entries(self, source: Source) -> int:
         return source.max_entries or self.default_max_entries
@@ -53,11 +64,10 @@ class HarvestPlan:
 
     def feeds_due(self) -> Iterator[tuple[Source, str, Any]]:
         """(source, feed URL, stored validators or a ``skipped`` outcome) for every feed."""
-        from store.db import open_db
         from store.fetchstate import is_due, states_for
 
         urls = [u for s in self.sources.values() for u in s.feeds]
-        engine, Session = open_db(self.db_url)
+        engine, Session = self.open_store()
         try:
             with Session() as session:
                 states = states_for(session, urls)

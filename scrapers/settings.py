@@ -62,6 +62,9 @@ AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy ≥ 2.19 starts, by default, an HTTP server on localhost that runs any Python code posted to
+# it (with a token written to a job file in the user's profile). Like the telnet console: off.
+REMOTE_CONTROL_ENABLED = False
 
 # --- Safety limits -----------------------------------------------------------------------------
 DOWNLOAD_TIMEOUT = 30
@@ -77,16 +80,32 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 # Checks every address a connection is made to, not only the one the middleware looked up.
 DNS_RESOLVER = "scrapers.resolver.PublicAddressResolver"
 
+# Every middleware runs on every request, response or item, so those whose feature Roundup does not
+# use are switched off (None): each costs the reactor's thread work per request for nothing.
 DOWNLOADER_MIDDLEWARES = {
     # First in the chain, so every request — the first hop and each redirect — is checked.
     "scrapers.middlewares.SafeAddressMiddleware": 50,
     # Per-source crawl-delay slots and the per-source deadline (scrapers/politeness.py).
     "scrapers.politeness.PolitenessMiddleware": 60,
+    # Scrapy's offsite filter reads a spider's `allowed_domains`, which no Roundup spider sets (and
+    # every request is dont_filter): the source's hosts are enforced by SafeAddressMiddleware,
+    # at every redirect too.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    # HTTP basic auth from a spider's `http_user`: none is ever set.
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
 }
+# Byte and status counts per request in the crawl's stats ("downloader/…"): nothing reads them.
+DOWNLOADER_STATS = False
 
 SPIDER_MIDDLEWARES = {
     # Fetches the article page of feed entries from `fulltext = true` sources (scrapers/fulltext.py).
     "scrapers.fulltext.FullTextMiddleware": 600,
+    # Request depth is not limited (DEPTH_LIMIT = 0) nor used: listing pages are bounded by
+    # `max_pages`, sitemap nesting by scrapers.spiders.sitemap.MAX_DEPTH.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    # A development aid that warns when a spider copies Scrapy's internal meta keys into new
+    # requests; Roundup's spiders build each request's meta themselves.
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 
 EXTENSIONS = {

@@ -56,6 +56,7 @@ from store.registry_types import Source
 
 ARTICLE_META = "roundup_article"  # {"via": ..., "hint": {...}} on article requests
 CHECK_TYPE_META = "roundup_check_type"  # stop the download at the headers if the type is wrong
+FULLTEXT_MIDDLEWARE = "scrapers.fulltext.FullTextMiddleware"
 
 
 class PageSpider(PoolUser, RoundupSpider):
@@ -73,6 +74,12 @@ class PageSpider(PoolUser, RoundupSpider):
     def update_settings(cls, settings: Any) -> None:
         super().update_settings(settings)
         add_crawl_delay_slots(settings)
+        # The full-text middleware acts on a feed's entries only; in a page crawl it would pass
+        # every item of every page through one more layer for nothing.
+        middlewares = settings.getdict("SPIDER_MIDDLEWARES")
+        if middlewares.get(FULLTEXT_MIDDLEWARE) is not None:
+            settings.set("SPIDER_MIDDLEWARES", {**middlewares, FULLTEXT_MIDDLEWARE: None},
+                         priority="spider")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PageSpider:
@@ -94,9 +101,7 @@ class PageSpider(PoolUser, RoundupSpider):
 
     def session_factory(self) -> Any:
         if self.Session is None:
-            from store.db import open_db
-
-            _, self.Session = open_db(self.plan.db_url)
+            _, self.Session = self.plan.open_store()
         return self.Session
 
     def rules_of(self, source: Source) -> ListingRules:
