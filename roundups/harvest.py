@@ -216,9 +216,12 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
             raise ConfigError(f"{sources_file}: no source with id {', '.join(unknown)}")
     # Migrate and record the registry before the crawl starts: a schema problem or a database
     # that stays locked stops the run here with one clear error.
-    _, Session = open_db(db_url)
-    run_transaction(Session, lambda session: sync_sources(session, [s for s in sources if s.enabled]),
-                    where="recording the registry")
+    engine, Session = open_db(db_url)
+    try:
+        run_transaction(Session, lambda session: sync_sources(session, [s for s in sources if s.enabled]),
+                        where="recording the registry")
+    finally:
+        engine.dispose()
     if distributed:
         if not run_id:
             raise ConfigError("a distributed harvest needs a run id shared by its workers")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
@@ -70,6 +71,12 @@ class FullTextMiddleware(PoolUser):
         # Only a crawl with full-text sources reads pages.
         self.use_worker_pool(crawler, lambda spider: any(
             s.fulltext for s in getattr(spider, "sources", {}).values()))
+        crawler.signals.connect(self._close_store, signal=signals.spider_closed)
+
+    def _close_store(self, *_: Any, **__: Any) -> None:
+        from store.db import close_sessions
+
+        close_sessions(self.Session)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FullTextMiddleware:

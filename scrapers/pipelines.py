@@ -151,6 +151,9 @@ class StorePipeline(_Base):
         if self.writer is not None:
             self.writer.shutdown(wait=True)
             self.writer = None
+        from store.db import close_sessions
+
+        close_sessions(self.Session)
         # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
         # written: their feed's validators were not stored either, so the next run fetches them.
         for feed_url, articles in self.pending.items():

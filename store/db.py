@@ -341,6 +341,14 @@ def _create_sqlite_atomically(url: str | URL | None, **engine_kwargs: Any) -> No
         lock_path.unlink(missing_ok=True)
 
 
+def close_sessions(factory: sessionmaker[Session] | None) -> None:
+    """Close the pooled connections of the engine behind a session factory from :func:`open_db`
+    (a crawl component's, when its crawl closes). The factory stays usable: a later session
+    connects again."""
+    if factory is not None:
+        factory.kw["bind"].dispose()
+
+
 def open_db(
     url: str | URL | None = None, *, migrate: bool = True, **engine_kwargs: Any
 ) -> tuple[Engine, sessionmaker[Session]]:

@@ -94,8 +94,15 @@ class PageSpider(PoolUser, RoundupSpider):
         spider.warned = set()
         spider.Session = None
         crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
+        # After the spider's own `closed` (connected first), which may still write.
+        crawler.signals.connect(spider._close_store, signal=signals.spider_closed)
         spider.use_worker_pool(crawler)
         return spider
+
+    def _close_store(self, *_: Any, **__: Any) -> None:
+        from store.db import close_sessions
+
+        close_sessions(self.Session)
 
     # --- helpers ------------------------------------------------------------------------------
 
