@@ -11,6 +11,31 @@ from typing import Any
 
 import pytest
 
+# --- every test ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _close_engines(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dispose every store engine a test created. Spiders and middlewares close their store when
+    their crawl closes; tests that call their callbacks by hand never close a crawl, and the
+    connections would be left to the garbage collector (a ResourceWarning on Python 3.13,
+    which this suite turns into an error in whichever test happens to collect them)."""
+    import store.db
+
+    created: list[Any] = []
+    make_engine = store.db.make_engine
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        engine = make_engine(*args, **kwargs)
+        created.append(engine)
+        return engine
+
+    monkeypatch.setattr(store.db, "make_engine", tracked)
+    yield
+    for engine in created:
+        engine.dispose()
+
+
 # --- store (tests/test_store_*.py) -------------------------------------------------------------
 # Every store test runs twice: on a fresh SQLite file and on a fresh PostgreSQL schema of its own
 # (dropped afterwards), so parallel or repeated runs never see each other's rows.
