@@ -198,7 +198,11 @@ def child(mode: str, db: str, sources: str) -> None:
         engine.dispose()
     from scrapers.workers import worker_count
 
-    workers = worker_count(overrides.get("ROUNDUP_WORKERS"))
+    # The override when the bench sets one, else what the crawl's settings say (the environment
+    # variable ROUNDUP_WORKERS included).
+    from scrapers.settings import ROUNDUP_WORKERS
+
+    workers = worker_count(overrides.get("ROUNDUP_WORKERS", ROUNDUP_WORKERS))
     print(json.dumps({**cpu.figures(), "seconds": summary.seconds, "new": new, "exit": summary.exit_code,
                       "via": via, "workers": workers}))
 
