@@ -553,6 +553,8 @@ def build_server(app: EditorsApp, host: str, port: int) -> WSGIServer:
 
 def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8080,
           config: Path | None = None) -> int:
+    from store.db import close_sessions
+
     web_config = load_config(config)
     check_bind(host, web_config)
     app = make_app(db_url, web_config)
@@ -567,5 +569,5 @@ def serve(db_url: str, *, host: str = "127.0.0.1", port: int = 8080,
         pass
     finally:
         server.server_close()
-        app.factory.kw["bind"].dispose()  # close the store's pooled connections
+        close_sessions(app.factory)  # the store's pooled connections
     return 0

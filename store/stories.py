@@ -254,7 +254,7 @@ def _buckets(published: datetime) -> list[int]:
 
 #: Doc attributes a cached Doc drops (see _DbState.put_doc): those only the band keys need, and
 #: the name features, which only a close candidate's decision reads.
-_INDEX_ONLY = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set",
+_NOT_CACHED = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set",
                "features")
 
 
@@ -289,7 +289,7 @@ class _DbState:
         # a rule want them. The cache lives for the whole run, and the garbage collector walks
         # every container it keeps at each full pass: what is left (strings, tuples of strings,
         # numbers, dates, the signature as a tuple) it stops tracking.
-        for attr in _INDEX_ONLY:
+        for attr in _NOT_CACHED:
             doc.__dict__.pop(attr, None)
         self.docs[article_id] = (stamp, doc)
         self.docs.move_to_end(article_id)

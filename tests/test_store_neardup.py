@@ -315,14 +315,14 @@ def test_cached_docs_drop_index_only_values_and_still_decide(store_session, stor
     """Docs kept between batches shed the values only band keys need (lead and feature
     signatures, word and feature sets), which every full garbage collection would walk; a later
     teaser (lead rule) and a later translation (feature score) still find the cached article."""
-    from store.stories import _INDEX_ONLY, _state
+    from store.stories import _NOT_CACHED, _state
 
     (full,) = _store(store_session, _article(
         store_make_article, source="mfwa", guid="full",
         title="Nigeria: Lagos editor Tunde Adebayo-Okoro detained over bank fraud story", text=ALERT))
     cached = _state(store_session).get_doc(full.id, (full.content_hash, full.url, full.title))
     assert cached is not None
-    assert not set(_INDEX_ONLY) & set(cached.__dict__)
+    assert not set(_NOT_CACHED) & set(cached.__dict__)
     assert "_signature" in cached.__dict__  # what a candidate is compared by stays
     gc.collect()
     assert not gc.is_tracked(cached.__dict__)  # full collections no longer walk it
