@@ -29,7 +29,7 @@ class CpuMeter:
     ``with CpuMeter() as cpu: ...`` then ``cpu.figures()`` → {"cpu_main": s, "cpu_workers": s}.
     """
 
-    def __enter__(self) -> "CpuMeter":
+    def __enter__(self) -> CpuMeter:
         self._self = resource.getrusage(resource.RUSAGE_SELF)
         self._children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return self

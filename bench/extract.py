@@ -196,11 +196,10 @@ def child(mode: str, db: str, sources: str) -> None:
         with engine.connect() as conn:
             via = dict(conn.execute(text("SELECT fetched_via, count(*) FROM article GROUP BY 1")).all())
         engine.dispose()
-    from scrapers.workers import worker_count
-
     # The override when the bench sets one, else what the crawl's settings say (the environment
     # variable ROUNDUP_WORKERS included).
     from scrapers.settings import ROUNDUP_WORKERS
+    from scrapers.workers import worker_count
 
     workers = worker_count(overrides.get("ROUNDUP_WORKERS", ROUNDUP_WORKERS))
     print(json.dumps({**cpu.figures(), "seconds": summary.seconds, "new": new, "exit": summary.exit_code,
