@@ -9,9 +9,9 @@ Prints, measured in this run:
     its type checked and its text, title and date extracted (selector guards, trafilatura) into
     RawReports — pages/s and the ratio of its time to the baseline (target ≤ 1.5). The item
     pipelines are replaced by a counter here: this figure is the crawl and extraction. Pages are
-    read in the worker pool's processes (``ROUNDUP_WORKERS``, default one per
-    core but one; scrapers/workers.py) while the reactor downloads — so this figure uses every core,
-    where the baseline uses one;
+    read in the worker pool's processes (``ROUNDUP_WORKERS``, default one per core, at a lower
+    priority than the crawl; scrapers/workers.py) while the reactor downloads — so this figure
+    uses every core, where the baseline uses one;
   * the same crawl with the pool disabled (``ROUNDUP_WORKERS = 0``: one process, pages
     read in the reactor's thread), for an honest comparison with the one-core baseline;
   * for scale, the same crawl through the whole harvest (normalise, tag, store each article with

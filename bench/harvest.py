@@ -107,7 +107,7 @@ def feedparser_baseline(root: Path, feeds: int) -> float:
 
 
 def child(db: str, sources: str, workers: str = "-1") -> None:
-    # -1: the default (one worker per core but one); 0: everything in the harvest process.
+    # -1: the default (one worker per core, at a lower priority); 0: everything in the harvest process.
     from roundups.harvest import run_harvest
 
     with CpuMeter() as cpu:

@@ -36,10 +36,13 @@ ROUNDUP_SOURCES_RECORDED = False
 ROUNDUP_RUN_ID = ""
 # Worker processes that read feed bodies (feedparser, normalisation, tagging) and article pages
 # (trafilatura, pypdf) while the reactor keeps downloading and storing (scrapers/workers.py);
-# 0 does everything in-process. Unset: one per CPU core but one (the reactor's); none on a single
-# core. The environment variable ROUNDUP_WORKERS sets it too.
+# 0 does everything in-process. Unset: one per CPU core; none on a single core. The environment
+# variable ROUNDUP_WORKERS sets it too.
 _WORKERS_ENV = os.environ.get("ROUNDUP_WORKERS", "").strip()
 ROUNDUP_WORKERS: int | None = int(_WORKERS_ENV) if _WORKERS_ENV else None
+# Added to the workers' niceness: they yield the core to the crawl process (downloads, storing)
+# whenever it has work, and use every core when it has none. 0: same priority as the crawl.
+ROUNDUP_WORKER_NICENESS = 10
 # Seconds one feed body or page may take in a worker; past it the worker is killed and replaced,
 # and that feed or page fails (0: no limit).
 ROUNDUP_WORKER_TIMEOUT = 300.0

@@ -3,8 +3,8 @@
 Reading an article page (lxml, trafilatura, htmldate; pypdf for a PDF) and reading a feed body
 (feedparser, then normalising and tagging its entries: :func:`scrapers.feedwork.prepare_feed`)
 are CPU work that would otherwise stall Twisted's reactor, the one thread that also downloads,
-schedules, runs every middleware and stores. With ``ROUNDUP_WORKERS`` > 0 (default: the
-machine's cores but one), the feed spider, the page spiders and the full-text middleware send
+schedules, runs every middleware and stores. With ``ROUNDUP_WORKERS`` > 0 (default: one per
+core on a machine with two or more), the feed spider, the page spiders and the full-text middleware send
 each downloaded body to a worker process and await the result without blocking the reactor; with
 0, everything runs in-process as before. The work is the same function either way
 (:func:`scrapers.articles.read_article`, :func:`scrapers.feedwork.prepare_feed`); only where it
@@ -23,6 +23,13 @@ OOM killer) therefore costs exactly that page, :class:`WorkerCrashed`, which the
 turn into a per-item failure (or, for a feed entry, "summary kept"); the pages queued behind it
 go to a new worker that takes its place, and the rest of the listing is harvested.
 An exception raised by the reading itself is re-raised in the crawl, as it would be in-process.
+
+Workers run at a lower scheduling priority than the crawl (``ROUNDUP_WORKER_NICENESS``, default
+10, added to the crawl's own niceness): the crawl process is the one that must never wait — it
+downloads, hands out bodies and stores — so when it has work a worker yields the core, and when it
+has none the workers use every core. A worker per core at equal priority took CPU from a busy
+store (a feed harvest ran slower with two workers than with one); at lower priority the same two
+workers leave the store its core and still fill both cores when reading pages is the work.
 
 Workers are forked from the crawl (``os.fork``: nothing to import again, a worker is ready in
 milliseconds) when the pool starts — when a crawl opens, before downloads are in flight — and the
@@ -61,6 +68,8 @@ T = TypeVar("T")
 
 #: Settings (see scrapers/settings.py).
 WORKERS_SETTING = "ROUNDUP_WORKERS"
+NICENESS_SETTING = "ROUNDUP_WORKER_NICENESS"
+DEFAULT_NICENESS = 10
 
 _HEADER = 8  # bytes: length of the pickled message that follows
 
@@ -92,10 +101,15 @@ def _frame(obj: Any) -> bytes:
     return len(data).to_bytes(_HEADER, "big") + data
 
 
-def _worker_child(sock: socket.socket) -> None:
+def _worker_child(sock: socket.socket, niceness: int = 0) -> None:
     """Runs in the forked child; never returns (``os._exit``)."""
     code = 1
     try:
+        if niceness > 0:
+            try:
+                os.nice(niceness)
+            except OSError:  # not permitted here: run at the crawl's priority
+                pass
         gc.freeze()  # nothing inherited from the crawl is collected here (or its fd closed)
         try:
             signal.set_wakeup_fd(-1)  # the crawl's event loop, not ours
@@ -209,8 +223,11 @@ class WorkerPool:
     #: Pages sent ahead to one worker, so that it never waits for the crawl between two pages.
     DEPTH = 3
 
-    def __init__(self, workers: int, job_timeout: float | None = None) -> None:
+    def __init__(self, workers: int, job_timeout: float | None = None,
+                 niceness: int = 0) -> None:
         self.workers = workers
+        #: Added to each worker's niceness (lower priority than the crawl); 0 keeps it equal.
+        self.niceness = max(0, niceness)
         #: A job running longer is given up: its worker is killed and replaced, the job fails.
         self.job_timeout = job_timeout if job_timeout and job_timeout > 0 else None
         self._loop = asyncio.get_running_loop()
@@ -232,7 +249,7 @@ class WorkerPool:
         pid = os.fork()
         if pid == 0:  # the worker
             ours.close()
-            _worker_child(theirs)
+            _worker_child(theirs, self.niceness)
         theirs.close()
         ours.setblocking(False)
         worker = _Worker(_Child(pid), ours)
@@ -425,11 +442,17 @@ def workers_setting(crawler: Crawler) -> int:
 
 
 def worker_count(value: Any) -> int:
-    """Workers for a ``ROUNDUP_WORKERS`` value. Empty or negative: one per CPU core but one,
-    which the reactor needs for itself (so none, and pages read in-process, on a single core)."""
+    """Workers for a ``ROUNDUP_WORKERS`` value. Empty or negative: one per CPU core (they run at
+    a lower priority than the crawl, which keeps its share of a core), but none on a single
+    core, where a worker could only take turns with the crawl and pages are read in-process."""
     if value is None or value == "" or int(value) < 0:
-        return max(0, (os.cpu_count() or 1) - 1)
+        cores = os.cpu_count() or 1
+        return cores if cores >= 2 else 0
     return int(value)
+
+
+def worker_niceness(crawler: Crawler) -> int:
+    return max(0, crawler.settings.getint(NICENESS_SETTING, DEFAULT_NICENESS))
 
 
 def acquire(crawler: Crawler, user: object) -> WorkerPool | None:
@@ -440,7 +463,8 @@ def acquire(crawler: Crawler, user: object) -> WorkerPool | None:
     if workers <= 0 or not hasattr(os, "fork"):
         return None
     if _shared is None or _shared.closed:
-        _shared = WorkerPool(workers, crawler.settings.getfloat("ROUNDUP_WORKER_TIMEOUT", 300.0))
+        _shared = WorkerPool(workers, crawler.settings.getfloat("ROUNDUP_WORKER_TIMEOUT", 300.0),
+                             niceness=worker_niceness(crawler))
     _users.add(id(user))
     return _shared
 

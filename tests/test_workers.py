@@ -248,11 +248,41 @@ def test_a_feed_entry_whose_page_kills_its_worker_keeps_the_summary(tmp_path, mo
     assert any("summary kept" in w and "worker process died" in w for w in outcome.warnings)
 
 
-def test_worker_count_setting():
-    auto = max(0, (os.cpu_count() or 1) - 1)
-    assert workers.worker_count(None) == auto and workers.worker_count("") == auto
-    assert workers.worker_count(-1) == auto and workers.worker_count("-1") == auto
-    assert workers.worker_count(0) == 0 and workers.worker_count("3") == 3
+def test_worker_count_setting(monkeypatch: pytest.MonkeyPatch):
+    for cores, auto in ((None, 0), (1, 0), (2, 2), (8, 8)):
+        monkeypatch.setattr(workers.os, "cpu_count", lambda cores=cores: cores)
+        assert workers.worker_count(None) == auto and workers.worker_count("") == auto
+        assert workers.worker_count(-1) == auto and workers.worker_count("-1") == auto
+        assert workers.worker_count(0) == 0 and workers.worker_count("3") == 3
+
+
+def own_niceness(_: int) -> int:
+    return os.nice(0)
+
+
+def test_workers_run_at_a_lower_priority_than_the_crawl():
+    """The crawl process (downloads, storing) must not wait for a core behind its own workers."""
+    async def go(niceness: int) -> list[int]:
+        pool = WorkerPool(2, niceness=niceness)
+        try:
+            return await asyncio.gather(*(pool.run(own_niceness, n) for n in range(6)))
+        finally:
+            pool.close()
+
+    mine = os.nice(0)
+    assert run(go(workers.DEFAULT_NICENESS)) == [min(19, mine + workers.DEFAULT_NICENESS)] * 6
+    assert run(go(0)) == [mine] * 6
+    assert os.nice(0) == mine  # the crawl's own priority is untouched
+
+
+def test_the_crawl_settings_give_the_pool_its_niceness():
+    from scrapy.utils.test import get_crawler
+
+    assert workers.worker_niceness(get_crawler()) == workers.DEFAULT_NICENESS
+    crawler = get_crawler(settings_dict={workers.NICENESS_SETTING: "0"})
+    assert workers.worker_niceness(crawler) == 0
+    crawler = get_crawler(settings_dict={workers.NICENESS_SETTING: "-5"})
+    assert workers.worker_niceness(crawler) == 0  # raising priority is not the pool's business
 
 
 def sleep_for(seconds: float, n: int) -> int:
