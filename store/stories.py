@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 
 from store._sql import chunked
 from store.models import (
+    BAND_SLOTS,
     ArticleRow,
     Curation,
     StoryRow,
@@ -353,16 +354,16 @@ def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     )
 
 
-def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
-    """``(article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
+def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """``(id, article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
     assert doc.published is not None and isinstance(doc.id, int)
     bucket = band_bucket(doc.published)
     aid = doc.id
-    return [(aid, b, h, bucket) for b, h in keys]
+    return [(aid * BAND_SLOTS + b, aid, b, h, bucket) for b, h in keys]
 
 
 def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
-    """Insert ``article_band`` rows ``(article_id, band, hash, bucket)`` with the driver's
+    """Insert ``article_band`` rows ``(id, article_id, band, hash, bucket)`` with the driver's
     ``executemany``: a feed's few thousand rows would otherwise spend more time in
     SQLAlchemy's per-row parameter processing than in the database."""
     mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
@@ -370,12 +371,36 @@ def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
     cursor = session.connection().connection.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO article_band (article_id, band, hash, bucket) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            f"INSERT INTO article_band (id, article_id, band, hash, bucket) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
             rows,  # type: ignore[arg-type]  # sqlite3 and psycopg take any iterable
         )
     finally:
         cursor.close()
+
+
+def _delete_band_rows(session: Session, article_ids: Iterable[int]) -> None:
+    """Delete the ``article_band`` rows of ``article_ids``: one key range per run of consecutive
+    ids (a batch's new articles are usually one run)."""
+    ids = sorted(set(article_ids))
+    runs: list[tuple[int, int]] = []
+    for aid in ids:
+        if runs and runs[-1][1] == aid:
+            runs[-1] = (runs[-1][0], aid + 1)
+        else:
+            runs.append((aid, aid + 1))
+    if not runs:
+        return
+    session.execute(
+        delete(_ab).where(_ab.c.id >= bindparam("b_lo"), _ab.c.id < bindparam("b_hi")),
+        [{"b_lo": lo * BAND_SLOTS, "b_hi": hi * BAND_SLOTS} for lo, hi in runs],
+    )
+
+
+def _bucket_has_rows(session: Session, bucket: int) -> bool:
+    """Whether ``article_band`` holds any row in ``bucket`` (one index probe)."""
+    stmt = select(_ab.c.bucket).where(_ab.c.bucket == bucket).limit(1)
+    return session.execute(stmt).first() is not None
 
 
 def _candidate_rows(
@@ -425,15 +450,19 @@ def _candidate_rows(
             .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
         )
         return session.execute(stmt)
-    else:
-        values: Any = select(literal_column("value")).select_from(
-            func.json_each(bindparam("band_keys", json.dumps(hashes)))
-        )
-        stmt = select(*cols).where(
-            _ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery())
-        )
-    stmt = stmt.join(_a, _a.c.id == _ab.c.article_id).where(
-        _a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi
+    # On SQLite the lookup index holds (bucket, hash, id): band and article come from the id, so
+    # the query reads the index only, never the table.
+    article_id = _ab.c.id.op("/")(literal_column(str(BAND_SLOTS)))
+    band = _ab.c.id.op("%")(literal_column(str(BAND_SLOTS)))
+    values: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam("band_keys", json.dumps(hashes)))
+    )
+    stmt = (
+        select(band, _ab.c.hash, article_id, _a.c.story_id, published)
+        .select_from(_ab)
+        .where(_ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery()))
+        .join(_a, _a.c.id == article_id)
+        .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
     )
     return session.execute(stmt)
 
@@ -570,6 +599,11 @@ class NearDuplicate(MatchLevel):
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
+        # The window reaches into the next bucket, which holds rows only when articles dated
+        # in the future were stored: an empty bucket costs one probe per key and finds nothing.
+        buckets = {b for b in buckets if _bucket_has_rows(session, b)}
+        if not buckets:
+            return
         window = timedelta(days=WINDOW_DAYS)
         first, last = ordered[0].published, ordered[-1].published
         lo, hi = first - window, last + window
@@ -696,8 +730,7 @@ class NearDuplicate(MatchLevel):
 
     def finish(self, session: Session, story_of: dict[int, int]) -> None:
         # An article that lost its story (story deleted) may still have rows: replace them.
-        for part in chunked(sorted(self.docs)):
-            session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+        _delete_band_rows(session, self.docs)
         keys = self._keys
         if keys is not None and keys.index_doc.size:
             ids = np.array(self._ids, dtype=np.int64)
@@ -711,9 +744,12 @@ class NearDuplicate(MatchLevel):
             order = np.lexsort((keys.index_hash, row_bucket))
             # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
             # together would set off the garbage collector's full passes.
+            row_article = ids[keys.index_doc[order]]
+            row_band = keys.index_band[order]
             _insert_band_rows(session, zip(
-                ids[keys.index_doc[order]].tolist(), keys.index_band[order].tolist(),
-                keys.index_hash[order].tolist(), row_bucket[order].tolist(), strict=True,
+                (row_article * BAND_SLOTS + row_band).tolist(), row_article.tolist(),
+                row_band.tolist(), keys.index_hash[order].tolist(), row_bucket[order].tolist(),
+                strict=True,
             ))
         if self._state is not None:
             for aid, doc in self.docs.items():
@@ -738,9 +774,9 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
             _a.c.published, _a.c.content_hash,
         ).where(_a.c.id.in_(part))
         rows.extend(session.execute(stmt))
-        session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+    _delete_band_rows(session, ids)
     _warm(session, state, {r.source_id for r in rows})
-    bands: list[tuple[int, int, int, int]] = []
+    bands: list[tuple[int, int, int, int, int]] = []
     facts = _Facts(session)
     params = []
     for r in rows:
@@ -951,9 +987,18 @@ def assign_candidates(
                      if (r in complete) == want]
             if not group:
                 continue
-            stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
-            ids = session.execute(stmt, [row for _, row in group]).scalars().all()
-            new_ids.update(zip([r for r, _ in group], ids, strict=True))
+            # RETURNING without sort_by_parameter_order: SQLite has no "sentinel" that lets
+            # SQLAlchemy keep the order of a multi-row INSERT, so it would insert one row per
+            # statement. A complete story is told apart by its representative (one article
+            # belongs to one story); placeholders are all alike, and get the ids in order.
+            stmt = _s.insert().returning(_s.c.id, _s.c.representative_article_id)
+            back = session.execute(stmt, [row for _, row in group]).all()
+            if want:
+                root_of = {row["representative_article_id"]: r for r, row in group}
+                new_ids.update((root_of[rep], sid) for sid, rep in back)
+            else:
+                ids = sorted(sid for sid, _ in back)
+                new_ids.update(zip([r for r, _ in group], ids, strict=True))
         real = {r: new_ids[r] for r in new_roots}
 
     def final_id(story_id: int) -> int:
