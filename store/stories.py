@@ -403,32 +403,36 @@ def _bucket_has_rows(session: Session, bucket: int) -> bool:
     return session.execute(stmt).first() is not None
 
 
-def _candidate_rows(
+def _candidate_columns(
     session: Session,
     hashes: list[int],
     buckets: list[int],
     lo: datetime,
     hi: datetime,
-    inner: tuple[datetime, datetime] | None = None,
-) -> Any:
+    inner: tuple[datetime, datetime],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
     ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
 
-    Rows are ``(band, hash, article_id, story_id, published)``; ``published`` is NULL for an
-    article published within ``inner`` (the dates within the window of every new article of the
-    batch), which the caller then need not check or convert, row by row.
+    Returns int64 columns ``(band, hash, article_id, story_id, published)``, one entry per
+    row found; ``published`` is in microseconds since 1970, or -1 for an article published
+    within ``inner`` (the dates within the window of every new article of the batch), which the
+    caller then need not check.
+
+    On SQLite the statement returns ONE row: each column as a comma-separated list
+    (``group_concat``, the same row order in every column), parsed by numpy. Tens of thousands
+    of rows a batch otherwise cost more in the driver's and SQLAlchemy's per-row work (and in
+    the Python objects made for them) than in the lookup.
 
     SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
     one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
     ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
     thousands of keys cost more to compile than to run and can pass the drivers' limits.
     """
-    published: Any = _a.c.published
-    if inner is not None:
-        published = case(
-            (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
-            else_=_a.c.published,
-        )
+    published: Any = case(
+        (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
+        else_=_a.c.published,
+    )
     cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, published)
     if session.get_bind().dialect.name == "postgresql":
         # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
@@ -449,7 +453,20 @@ def _candidate_rows(
             .join(_a, _a.c.id == _ab.c.article_id)
             .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
         )
-        return session.execute(stmt)
+        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
+        band: list[int] = []
+        h: list[int] = []
+        article: list[int] = []
+        story: list[int] = []
+        when: list[int] = []
+        for row in session.execute(stmt):
+            band.append(row[0])
+            h.append(row[1])
+            article.append(row[2])
+            story.append(row[3])
+            when.append(-1 if row[4] is None else _micros(row[4]))
+        return tuple(np.array(col, dtype=np.int64)  # type: ignore[return-value]
+                     for col in (band, h, article, story, when))
     # On SQLite the lookup index holds (bucket, hash, id): band and article come from the id, so
     # the query reads the index only, never the table.
     article_id = _ab.c.id.op("/")(literal_column(str(BAND_SLOTS)))
@@ -457,14 +474,32 @@ def _candidate_rows(
     values: Any = select(literal_column("value")).select_from(
         func.json_each(bindparam("band_keys", json.dumps(hashes)))
     )
+    concat = func.group_concat
     stmt = (
-        select(band, _ab.c.hash, article_id, _a.c.story_id, published)
+        select(
+            func.count(), concat(band), concat(_ab.c.hash), concat(article_id),
+            concat(_a.c.story_id), concat(func.coalesce(published, literal_column("''"))),
+        )
         .select_from(_ab)
         .where(_ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery()))
         .join(_a, _a.c.id == article_id)
         .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
     )
-    return session.execute(stmt)
+    count, *lists = session.execute(stmt).one()
+    if not count:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, empty, empty
+    ints = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:4]]
+    when = np.full(count, -1, dtype=np.int64)
+    dates = lists[4].split(",")
+    edge = [i for i, text in enumerate(dates) if text]
+    if edge:  # stored as text: the column type's own conversion, then microseconds
+        dialect = session.get_bind().dialect
+        to_date = _a.c.published.type.dialect_impl(dialect).result_processor(dialect, None)
+        when[edge] = [_micros(to_date(dates[i]) if to_date else dates[i]) for i in edge]
+    if any(col.size != count for col in ints):  # pragma: no cover - a list that did not parse
+        raise RuntimeError("candidate lookup: malformed group_concat result")
+    return ints[0], ints[1], ints[2], ints[3], when
 
 
 def _describe(decision: Decision, other: Hashable) -> str:
@@ -609,31 +644,19 @@ class NearDuplicate(MatchLevel):
         lo, hi = first - window, last + window
         ordered_hashes = keys.query_hash[order]
         hashes = ordered_hashes[np.r_[True, ordered_hashes[1:] != ordered_hashes[:-1]]]
-        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
-        band: list[int] = []
-        h: list[int] = []
-        article_id: list[int] = []
-        story_id: list[int] = []
-        stored_when: Any = []  # -1: within the window of every new article
         inner = (last - window, first + window)
-        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi, inner):
-            band.append(row[0])
-            h.append(row[1])
-            article_id.append(row[2])
-            story_id.append(row[3])
-            stored_when.append(-1 if row[4] is None else _micros(row[4]))
-        if not band:
+        stored_band, stored_hash, stored_id, stored_story, stored_when = _candidate_columns(
+            session, hashes.tolist(), sorted(buckets), lo, hi, inner
+        )
+        if not stored_band.size:
             return
-        stored_id = np.array(article_id, dtype=np.int64)
-        stored_hash = np.array(h, dtype=np.int64)
-        stored_band = np.array(band, dtype=np.int64)
-        stop = _stop_keys(stored_hash, np.array(story_id, dtype=np.int64))
+        stop = _stop_keys(stored_hash, stored_story)
         if stop.size:
             keep = ~np.isin(stored_hash, stop)
             stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
-            story_id = np.array(story_id, dtype=np.int64)[keep].tolist()
-            article_id = stored_id.tolist()
-            stored_when = np.array(stored_when, dtype=np.int64)[keep]
+            stored_story, stored_when = stored_story[keep], stored_when[keep]
+        article_id = stored_id.tolist()
+        story_id = stored_story.tolist()
         q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)

@@ -393,3 +393,29 @@ def test_migration_0005_rekeys_stored_band_rows(store_url: str) -> None:
         assert [tuple(r) for r in back] == stored
     finally:
         engine.dispose()
+
+
+def test_candidate_lookup_returns_dates_only_near_the_window_edge(store_session, store_make_article) -> None:
+    """``_candidate_columns``: one entry per stored key found; the date (microseconds) only for
+    articles outside the inner window, -1 inside it; the same on SQLite and PostgreSQL."""
+    from store.stories import _candidate_columns, _micros
+
+    early, late = _store(
+        store_session,
+        _article(store_make_article, source="mfwa", guid="e1", title="Lagos editor detained", text=ALERT),
+        _article(store_make_article, source="cpj", guid="e2", days=3.25, title="Court case", text=OTHER_TOPIC),
+    )
+    rows = store_session.execute(select(ArticleBand.band, ArticleBand.hash, ArticleBand.article_id,
+                                        ArticleBand.bucket)).all()
+    hashes = sorted({h for _, h, _, _ in rows})
+    buckets = sorted({u for *_, u in rows})
+    lo, hi = DAY - timedelta(days=30), DAY + timedelta(days=30)
+    inner = (DAY + timedelta(days=1), DAY + timedelta(days=30))  # the early article is outside
+    band, h, aid, story, when = _candidate_columns(store_session, hashes, buckets, lo, hi, inner)
+    got = sorted(zip(band.tolist(), h.tolist(), aid.tolist(), story.tolist(), when.tolist(), strict=True))
+    stories = {early.id: early.story_id, late.id: late.story_id}
+    dates = {early.id: _micros(early.published), late.id: -1}
+    assert got == sorted((b, x, a, stories[a], dates[a]) for b, x, a, _ in rows)
+    assert dates[early.id] > 0
+    nothing = _candidate_columns(store_session, [1, 2, 3], buckets, lo, hi, inner)
+    assert all(col.size == 0 for col in nothing)
