@@ -996,7 +996,7 @@ class Doc:
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
-        lead = " ".join(self.body.split()[:LEAD_WORDS])
+        lead = " ".join(self.body.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
         text = f"{self.title} {lead}"
         if "http" in text or "www." in text:  # a link's host and path words are not the story's
             text = _URL.sub(" ", text)
