@@ -75,6 +75,7 @@ from store.similarity import (
     NearDupMatcher,
     batch_key_arrays,
     index_keys,
+    jaccard_many,
 )
 from store.types import ensure_utc, utcnow
 
@@ -729,7 +730,16 @@ class NearDuplicate(MatchLevel):
         for earlier in self._batch_candidates(candidate.id):
             pool.append((self.docs[earlier], self._batch_story[earlier]))
         found: list[tuple[float, int, Decision, Hashable]] = []
+        # Most candidates are long texts in the same language below the MinHash threshold: their
+        # similarity is computed for all of them at once, and they are passed over without
+        # building same_story's refusal (matcher.rejects mirrors its first checks).
+        longs = [cand for cand, _ in pool if not cand.is_short] if not doc.is_short else []
+        quick = dict(zip(map(id, longs), jaccard_many(doc, longs), strict=True))
+        rejects = self.matcher.rejects
         for cand, story_id in pool:
+            j = quick.get(id(cand))
+            if j is not None and rejects(doc, cand, j):
+                continue
             decision = self.matcher.same_story(doc, cand)
             if decision.same:
                 found.append((decision.score, story_id, decision, cand.id))
