@@ -229,6 +229,10 @@ class Curation(Base):
     story: Mapped[StoryRow] = relationship()
 
 
+#: ``article_band.id`` is ``article_id * BAND_SLOTS + band``: band numbers are below 256.
+BAND_SLOTS = 256
+
+
 class ArticleBand(Base):
     """One band of an article's MinHash signature: candidate near-duplicates share a row key."""
 
@@ -237,17 +241,19 @@ class ArticleBand(Base):
     # in the few recent buckets, so inserting stays as cheap at a million articles as at ten
     # thousand (a (band, hash) index takes each insert to a random page of the whole table).
     # The hash alone (63 random bits) identifies the key; the band is checked on the rows found.
-    # On SQLite the table is WITHOUT ROWID (migration 0003): the primary key is the table, and the
-    # lookup index, which holds the primary key, answers the candidate query by itself.
-    __table_args__ = (
-        Index("ix_article_band_bucket_hash", "bucket", "hash"),
-        {"sqlite_with_rowid": False},
-    )
+    # The key is one integer, ``article_id * BAND_SLOTS + band`` (migration 0005): on SQLite an
+    # INTEGER PRIMARY KEY is the rowid, so the table is an integer-keyed B-tree whose new rows
+    # append, and the lookup index holds that one integer. An article's rows are the key range
+    # [article_id * 256, article_id * 256 + 256). There is no foreign key (it cost one article
+    # lookup per row written, and its cascade would need an index on article_id): a trigger
+    # deletes an article's rows with the article (migration 0005).
+    __table_args__ = (Index("ix_article_band_bucket_hash", "bucket", "hash"),)
 
-    article_id: Mapped[int] = mapped_column(
-        ForeignKey("article.id", ondelete="CASCADE"), primary_key=True
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
     )
-    band: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer)
+    band: Mapped[int] = mapped_column(Integer)
     hash: Mapped[int] = mapped_column(BigInteger)
     bucket: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

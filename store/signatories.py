@@ -255,7 +255,13 @@ _REPORT_TEXT = re.compile(
 )
 
 
-_REPORT_HINTS = ("report", "rapport", "informe", "التقرير")
+#: Every _REPORT_TEXT alternative contains one of these: a substring test skips the regex (a
+#: case-insensitive search of the whole text) for most texts, which say "reporting" or "report"
+#: without pointing to a report.
+_REPORT_HINTS = ("download the", "read the", "the report", "le rapport", "el informe",
+                 "تحميل التقرير")
+#: ``len(text.split()) >= 2000`` needs at least this many characters (a word and a separator each).
+_LONG_TEXT_CHARS = 2 * 2000 - 1
 
 
 def classify_kind(title: str, text: str) -> str:
@@ -274,7 +280,7 @@ def classify_kind(title: str, text: str) -> str:
         return "joint-statement"
     if _ROUNDUP.search(ntitle):
         return "roundup"
-    if _REPORT.search(ntitle) or len(text.split()) >= 2000:
+    if _REPORT.search(ntitle) or (len(text) >= _LONG_TEXT_CHARS and len(text.split()) >= 2000):
         return "report"
     if any(h in ntext for h in _REPORT_HINTS) and _REPORT_TEXT.search(ntext):
         return "report"

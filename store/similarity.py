@@ -57,6 +57,7 @@ __all__ = [
     "crosslang_score",
     "index_keys",
     "jaccard_estimate",
+    "jaccard_many",
     "normalise_text",
     "query_keys",
     "same_story",
@@ -996,7 +997,7 @@ class Doc:
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
-        lead = " ".join(self.body.split()[:LEAD_WORDS])
+        lead = " ".join(self.body.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
         text = f"{self.title} {lead}"
         if "http" in text or "www." in text:  # a link's host and path words are not the story's
             text = _URL.sub(" ", text)
@@ -1321,6 +1322,18 @@ def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tu
     return [(keys.index_of(i), keys.query_of(i)) for i in range(len(docs))]
 
 
+def jaccard_many(doc: Doc, others: Sequence[Doc]) -> list[float]:
+    """``jaccard_estimate(doc.signature, o.signature)`` for each of ``others``, in one numpy
+    comparison (the same integer count over the same length, so the same floats)."""
+    if not others:
+        return []
+    mine = doc.signature
+    sigs = [o.signature for o in others]
+    counts = (np.stack([s.values for s in sigs]) == mine.values).sum(axis=1).tolist()
+    n = len(mine)
+    return [0.0 if mine.size == 0 or s.size == 0 else c / n for s, c in zip(sigs, counts, strict=True)]
+
+
 def crosslang_score(a: Doc, b: Doc) -> float:
     """Weighted Jaccard over language-independent features: dates (month names in en/fr/es/ar),
     numbers, URLs, @handles, #hashtags, acronyms, Latin-script names — and, between Latin and
@@ -1443,6 +1456,21 @@ class NearDupMatcher:
             )
         j = jaccard_estimate(a.signature, b.signature)
         return Decision(False, f"minhash {j:.2f} < {self.text_threshold}", j, "minhash")
+
+    def rejects(self, a: Doc, b: Doc, j: float) -> bool:
+        """Whether :meth:`same_story` says no at its cheapest exit, given ``j`` =
+        ``jaccard_estimate(a.signature, b.signature)``: two long texts in one language, neither
+        the same URL nor the same text, below the MinHash threshold. It mirrors the first checks
+        of ``same_story`` (a test compares the two), so a caller that only wants the positive
+        decisions can skip building the others."""
+        return (
+            j < self.text_threshold
+            and not a.is_short
+            and not b.is_short
+            and not (a.language and b.language and a.language != b.language)
+            and not (a.canonical_url and a.canonical_url == b.canonical_url)
+            and not (a.word_count >= 10 and a.text_key == b.text_key)
+        )
 
     def _lead_rule(
         self,

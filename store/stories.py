@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 
 from store._sql import chunked
 from store.models import (
+    BAND_SLOTS,
     ArticleRow,
     Curation,
     StoryRow,
@@ -74,6 +75,7 @@ from store.similarity import (
     NearDupMatcher,
     batch_key_arrays,
     index_keys,
+    jaccard_many,
 )
 from store.types import ensure_utc, utcnow
 
@@ -353,16 +355,16 @@ def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     )
 
 
-def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
-    """``(article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
+def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
+    """``(id, article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
     assert doc.published is not None and isinstance(doc.id, int)
     bucket = band_bucket(doc.published)
     aid = doc.id
-    return [(aid, b, h, bucket) for b, h in keys]
+    return [(aid * BAND_SLOTS + b, aid, b, h, bucket) for b, h in keys]
 
 
 def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
-    """Insert ``article_band`` rows ``(article_id, band, hash, bucket)`` with the driver's
+    """Insert ``article_band`` rows ``(id, article_id, band, hash, bucket)`` with the driver's
     ``executemany``: a feed's few thousand rows would otherwise spend more time in
     SQLAlchemy's per-row parameter processing than in the database."""
     mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
@@ -370,40 +372,68 @@ def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
     cursor = session.connection().connection.cursor()
     try:
         cursor.executemany(
-            f"INSERT INTO article_band (article_id, band, hash, bucket) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark})",
+            f"INSERT INTO article_band (id, article_id, band, hash, bucket) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
             rows,  # type: ignore[arg-type]  # sqlite3 and psycopg take any iterable
         )
     finally:
         cursor.close()
 
 
-def _candidate_rows(
+def _delete_band_rows(session: Session, article_ids: Iterable[int]) -> None:
+    """Delete the ``article_band`` rows of ``article_ids``: one key range per run of consecutive
+    ids (a batch's new articles are usually one run)."""
+    ids = sorted(set(article_ids))
+    runs: list[tuple[int, int]] = []
+    for aid in ids:
+        if runs and runs[-1][1] == aid:
+            runs[-1] = (runs[-1][0], aid + 1)
+        else:
+            runs.append((aid, aid + 1))
+    if not runs:
+        return
+    session.execute(
+        delete(_ab).where(_ab.c.id >= bindparam("b_lo"), _ab.c.id < bindparam("b_hi")),
+        [{"b_lo": lo * BAND_SLOTS, "b_hi": hi * BAND_SLOTS} for lo, hi in runs],
+    )
+
+
+def _bucket_has_rows(session: Session, bucket: int) -> bool:
+    """Whether ``article_band`` holds any row in ``bucket`` (one index probe)."""
+    stmt = select(_ab.c.bucket).where(_ab.c.bucket == bucket).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def _candidate_columns(
     session: Session,
     hashes: list[int],
     buckets: list[int],
     lo: datetime,
     hi: datetime,
-    inner: tuple[datetime, datetime] | None = None,
-) -> Any:
+    inner: tuple[datetime, datetime],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
     ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
 
-    Rows are ``(band, hash, article_id, story_id, published)``; ``published`` is NULL for an
-    article published within ``inner`` (the dates within the window of every new article of the
-    batch), which the caller then need not check or convert, row by row.
+    Returns int64 columns ``(band, hash, article_id, story_id, published)``, one entry per
+    row found; ``published`` is in microseconds since 1970, or -1 for an article published
+    within ``inner`` (the dates within the window of every new article of the batch), which the
+    caller then need not check.
+
+    On SQLite the statement returns ONE row: each column as a comma-separated list
+    (``group_concat``, the same row order in every column), parsed by numpy. Tens of thousands
+    of rows a batch otherwise cost more in the driver's and SQLAlchemy's per-row work (and in
+    the Python objects made for them) than in the lookup.
 
     SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
     one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
     ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
     thousands of keys cost more to compile than to run and can pass the drivers' limits.
     """
-    published: Any = _a.c.published
-    if inner is not None:
-        published = case(
-            (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
-            else_=_a.c.published,
-        )
+    published: Any = case(
+        (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
+        else_=_a.c.published,
+    )
     cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, published)
     if session.get_bind().dialect.name == "postgresql":
         # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
@@ -424,18 +454,53 @@ def _candidate_rows(
             .join(_a, _a.c.id == _ab.c.article_id)
             .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
         )
-        return session.execute(stmt)
-    else:
-        values: Any = select(literal_column("value")).select_from(
-            func.json_each(bindparam("band_keys", json.dumps(hashes)))
-        )
-        stmt = select(*cols).where(
-            _ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery())
-        )
-    stmt = stmt.join(_a, _a.c.id == _ab.c.article_id).where(
-        _a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi
+        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
+        band: list[int] = []
+        h: list[int] = []
+        article: list[int] = []
+        story: list[int] = []
+        when: list[int] = []
+        for row in session.execute(stmt):
+            band.append(row[0])
+            h.append(row[1])
+            article.append(row[2])
+            story.append(row[3])
+            when.append(-1 if row[4] is None else _micros(row[4]))
+        return tuple(np.array(col, dtype=np.int64)  # type: ignore[return-value]
+                     for col in (band, h, article, story, when))
+    # On SQLite the lookup index holds (bucket, hash, id): band and article come from the id, so
+    # the query reads the index only, never the table.
+    article_id = _ab.c.id.op("/")(literal_column(str(BAND_SLOTS)))
+    band = _ab.c.id.op("%")(literal_column(str(BAND_SLOTS)))
+    values: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam("band_keys", json.dumps(hashes)))
     )
-    return session.execute(stmt)
+    concat = func.group_concat
+    stmt = (
+        select(
+            func.count(), concat(band), concat(_ab.c.hash), concat(article_id),
+            concat(_a.c.story_id), concat(func.coalesce(published, literal_column("''"))),
+        )
+        .select_from(_ab)
+        .where(_ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery()))
+        .join(_a, _a.c.id == article_id)
+        .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
+    )
+    count, *lists = session.execute(stmt).one()
+    if not count:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty, empty, empty
+    ints = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:4]]
+    when = np.full(count, -1, dtype=np.int64)
+    dates = lists[4].split(",")
+    edge = [i for i, text in enumerate(dates) if text]
+    if edge:  # stored as text: the column type's own conversion, then microseconds
+        dialect = session.get_bind().dialect
+        to_date = _a.c.published.type.dialect_impl(dialect).result_processor(dialect, None)
+        when[edge] = [_micros(to_date(dates[i]) if to_date else dates[i]) for i in edge]
+    if any(col.size != count for col in ints):  # pragma: no cover - a list that did not parse
+        raise RuntimeError("candidate lookup: malformed group_concat result")
+    return ints[0], ints[1], ints[2], ints[3], when
 
 
 def _describe(decision: Decision, other: Hashable) -> str:
@@ -570,36 +635,29 @@ class NearDuplicate(MatchLevel):
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
+        # The window reaches into the next bucket, which holds rows only when articles dated
+        # in the future were stored: an empty bucket costs one probe per key and finds nothing.
+        buckets = {b for b in buckets if _bucket_has_rows(session, b)}
+        if not buckets:
+            return
         window = timedelta(days=WINDOW_DAYS)
         first, last = ordered[0].published, ordered[-1].published
         lo, hi = first - window, last + window
         ordered_hashes = keys.query_hash[order]
         hashes = ordered_hashes[np.r_[True, ordered_hashes[1:] != ordered_hashes[:-1]]]
-        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
-        band: list[int] = []
-        h: list[int] = []
-        article_id: list[int] = []
-        story_id: list[int] = []
-        stored_when: Any = []  # -1: within the window of every new article
         inner = (last - window, first + window)
-        for row in _candidate_rows(session, hashes.tolist(), sorted(buckets), lo, hi, inner):
-            band.append(row[0])
-            h.append(row[1])
-            article_id.append(row[2])
-            story_id.append(row[3])
-            stored_when.append(-1 if row[4] is None else _micros(row[4]))
-        if not band:
+        stored_band, stored_hash, stored_id, stored_story, stored_when = _candidate_columns(
+            session, hashes.tolist(), sorted(buckets), lo, hi, inner
+        )
+        if not stored_band.size:
             return
-        stored_id = np.array(article_id, dtype=np.int64)
-        stored_hash = np.array(h, dtype=np.int64)
-        stored_band = np.array(band, dtype=np.int64)
-        stop = _stop_keys(stored_hash, np.array(story_id, dtype=np.int64))
+        stop = _stop_keys(stored_hash, stored_story)
         if stop.size:
             keep = ~np.isin(stored_hash, stop)
             stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
-            story_id = np.array(story_id, dtype=np.int64)[keep].tolist()
-            article_id = stored_id.tolist()
-            stored_when = np.array(stored_when, dtype=np.int64)[keep]
+            stored_story, stored_when = stored_story[keep], stored_when[keep]
+        article_id = stored_id.tolist()
+        story_id = stored_story.tolist()
         q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
@@ -672,7 +730,16 @@ class NearDuplicate(MatchLevel):
         for earlier in self._batch_candidates(candidate.id):
             pool.append((self.docs[earlier], self._batch_story[earlier]))
         found: list[tuple[float, int, Decision, Hashable]] = []
+        # Most candidates are long texts in the same language below the MinHash threshold: their
+        # similarity is computed for all of them at once, and they are passed over without
+        # building same_story's refusal (matcher.rejects mirrors its first checks).
+        longs = [cand for cand, _ in pool if not cand.is_short] if not doc.is_short else []
+        quick = dict(zip(map(id, longs), jaccard_many(doc, longs), strict=True))
+        rejects = self.matcher.rejects
         for cand, story_id in pool:
+            j = quick.get(id(cand))
+            if j is not None and rejects(doc, cand, j):
+                continue
             decision = self.matcher.same_story(doc, cand)
             if decision.same:
                 found.append((decision.score, story_id, decision, cand.id))
@@ -696,8 +763,7 @@ class NearDuplicate(MatchLevel):
 
     def finish(self, session: Session, story_of: dict[int, int]) -> None:
         # An article that lost its story (story deleted) may still have rows: replace them.
-        for part in chunked(sorted(self.docs)):
-            session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+        _delete_band_rows(session, self.docs)
         keys = self._keys
         if keys is not None and keys.index_doc.size:
             ids = np.array(self._ids, dtype=np.int64)
@@ -711,9 +777,12 @@ class NearDuplicate(MatchLevel):
             order = np.lexsort((keys.index_hash, row_bucket))
             # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
             # together would set off the garbage collector's full passes.
+            row_article = ids[keys.index_doc[order]]
+            row_band = keys.index_band[order]
             _insert_band_rows(session, zip(
-                ids[keys.index_doc[order]].tolist(), keys.index_band[order].tolist(),
-                keys.index_hash[order].tolist(), row_bucket[order].tolist(), strict=True,
+                (row_article * BAND_SLOTS + row_band).tolist(), row_article.tolist(),
+                row_band.tolist(), keys.index_hash[order].tolist(), row_bucket[order].tolist(),
+                strict=True,
             ))
         if self._state is not None:
             for aid, doc in self.docs.items():
@@ -738,9 +807,9 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
             _a.c.published, _a.c.content_hash,
         ).where(_a.c.id.in_(part))
         rows.extend(session.execute(stmt))
-        session.execute(delete(_ab).where(_ab.c.article_id.in_(part)))
+    _delete_band_rows(session, ids)
     _warm(session, state, {r.source_id for r in rows})
-    bands: list[tuple[int, int, int, int]] = []
+    bands: list[tuple[int, int, int, int, int]] = []
     facts = _Facts(session)
     params = []
     for r in rows:
@@ -951,9 +1020,18 @@ def assign_candidates(
                      if (r in complete) == want]
             if not group:
                 continue
-            stmt = _s.insert().returning(_s.c.id, sort_by_parameter_order=True)
-            ids = session.execute(stmt, [row for _, row in group]).scalars().all()
-            new_ids.update(zip([r for r, _ in group], ids, strict=True))
+            # RETURNING without sort_by_parameter_order: SQLite has no "sentinel" that lets
+            # SQLAlchemy keep the order of a multi-row INSERT, so it would insert one row per
+            # statement. A complete story is told apart by its representative (one article
+            # belongs to one story); placeholders are all alike, and get the ids in order.
+            stmt = _s.insert().returning(_s.c.id, _s.c.representative_article_id)
+            back = session.execute(stmt, [row for _, row in group]).all()
+            if want:
+                root_of = {row["representative_article_id"]: r for r, row in group}
+                new_ids.update((root_of[rep], sid) for sid, rep in back)
+            else:
+                ids = sorted(sid for sid, _ in back)
+                new_ids.update(zip([r for r, _ in group], ids, strict=True))
         real = {r: new_ids[r] for r in new_roots}
 
     def final_id(story_id: int) -> int:

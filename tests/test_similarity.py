@@ -255,3 +255,38 @@ def test_candidate_path_finds_near_duplicate_and_not_unrelated() -> None:
 def test_s_curve_is_monotone(j: float) -> None:
     s = SCHEMES["text"]
     assert s.candidate_probability(j) < s.candidate_probability(j + 0.1)
+
+
+def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
+    """``NearDupMatcher.rejects`` (with ``jaccard_many``) mirrors ``same_story``'s cheapest exit:
+    whenever it says no, so does ``same_story``; it must not hide a positive decision."""
+    import random
+
+    from store.similarity import NearDupMatcher, jaccard_estimate, jaccard_many
+
+    matcher = NearDupMatcher()
+    base = datetime(2024, 3, 11, tzinfo=UTC)
+    texts = [ALERT, LOOKALIKE, FRENCH, OTHER_TOPIC, ALERT + "\n\n" + FOOTER, "Short teaser on Lagos.",
+             ALERT.replace("Lagos", "Abuja"), "\n\n".join(ALERT.split("\n\n")[::-1])]
+    rng = random.Random(7)
+    docs = []
+    for i in range(60):
+        text = rng.choice(texts)
+        docs.append(Doc(
+            title=rng.choice(["Editor detained in Lagos", "Court sentences presenter", ""]),
+            text=text,
+            language=rng.choice(["en", "en", "fr", None]),
+            url=rng.choice(["https://a.example/1", "https://a.example/1?utm_source=x",
+                            f"https://b.example/{i}"]),
+            published=base + timedelta(days=rng.choice([0, 1, 50])),
+            id=i,
+        ))
+    refused = 0
+    for doc in docs:
+        others = [d for d in docs if d is not doc and not d.is_short] if not doc.is_short else []
+        for other, j in zip(others, jaccard_many(doc, others), strict=True):
+            assert j == jaccard_estimate(doc.signature, other.signature)
+            if matcher.rejects(doc, other, j):
+                refused += 1
+                assert not matcher.same_story(doc, other).same
+    assert refused > 100

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from roundups.cli import main as cli_main
 from store.articles import upsert_articles
-from store.models import ArticleBand, ArticleRow, Curation, SourceRow, StoryRow
+from store.models import BAND_SLOTS, ArticleBand, ArticleRow, Curation, SourceRow, StoryRow
 from store.queries import story_detail
 from store.stories import BUCKET_DAYS, WINDOW_DAYS
 from tests.test_similarity import ALERT, FOOTER, FRENCH, LOOKALIKE, OTHER_TOPIC
@@ -339,3 +339,83 @@ def test_cached_docs_drop_index_only_values_and_still_decide(store_session, stor
     assert teaser.story_id == full.story_id, teaser.match_reason
     assert teaser.match_reason.startswith("teaser lead ")
     assert french.story_id == full.story_id, french.match_reason
+
+
+def test_band_rows_are_keyed_by_article_and_band_and_go_with_their_article(store_session, store_make_article) -> None:
+    """``article_band.id = article_id * 256 + band`` (migration 0005); deleting an article deletes
+    its rows (a trigger, the foreign key's cascade before), and no other article's."""
+    first, second = _store(
+        store_session,
+        _article(store_make_article, source="mfwa", guid="k1", title="Lagos editor detained", text=ALERT),
+        _article(store_make_article, source="cpj", guid="k2", days=1, title="Unrelated", text=OTHER_TOPIC),
+    )
+    rows = store_session.execute(select(ArticleBand.id, ArticleBand.article_id, ArticleBand.band)).all()
+    assert rows and all(i == a * BAND_SLOTS + b and 0 <= b < BAND_SLOTS for i, a, b in rows)
+    assert {a for _, a, _ in rows} == {first.id, second.id}
+    store_session.execute(delete(ArticleRow).where(ArticleRow.id == first.id))
+    store_session.commit()
+    left = store_session.scalars(select(ArticleBand.article_id).distinct()).all()
+    assert left == [second.id]
+
+
+def test_migration_0005_rekeys_stored_band_rows(store_url: str) -> None:
+    """A store at revision 0004 keeps its band rows through the upgrade (new key, same bands and
+    hashes), and gets them back on a downgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store import db
+
+    engine = db.make_engine(store_url)
+    try:
+        config = db.alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0004")
+            conn.execute(SourceRow.__table__.insert(), {"id": "s", "name": "S", "feeds": [], "languages": []})
+            conn.execute(ArticleRow.__table__.insert(), [
+                {"id": aid, "source_id": "s", "guid_key": f"k{aid}", "url": f"k{aid}", "published": NOW,
+                 "content_hash": "h", "topics": [], "first_seen": NOW, "last_seen": NOW, "updated_at": NOW}
+                for aid in (1, 2)
+            ])
+            stored = [(1, 0, 2**62 + 5, 330), (1, 207, 17, 330), (2, 3, 99, 331)]
+            conn.execute(text("INSERT INTO article_band (article_id, band, hash, bucket) VALUES (:a, :b, :h, :u)"),
+                         [{"a": a, "b": b, "h": h, "u": u} for a, b, h, u in stored])
+        db.upgrade(engine)
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT id, article_id, band, hash, bucket FROM article_band ORDER BY id")).all()
+        assert [tuple(r) for r in got] == [(a * BAND_SLOTS + b, a, b, h, u) for a, b, h, u in stored]
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004")
+        with engine.connect() as conn:
+            back = conn.execute(text("SELECT article_id, band, hash, bucket FROM article_band ORDER BY article_id, band")).all()
+        assert [tuple(r) for r in back] == stored
+    finally:
+        engine.dispose()
+
+
+def test_candidate_lookup_returns_dates_only_near_the_window_edge(store_session, store_make_article) -> None:
+    """``_candidate_columns``: one entry per stored key found; the date (microseconds) only for
+    articles outside the inner window, -1 inside it; the same on SQLite and PostgreSQL."""
+    from store.stories import _candidate_columns, _micros
+
+    early, late = _store(
+        store_session,
+        _article(store_make_article, source="mfwa", guid="e1", title="Lagos editor detained", text=ALERT),
+        _article(store_make_article, source="cpj", guid="e2", days=3.25, title="Court case", text=OTHER_TOPIC),
+    )
+    rows = store_session.execute(select(ArticleBand.band, ArticleBand.hash, ArticleBand.article_id,
+                                        ArticleBand.bucket)).all()
+    hashes = sorted({h for _, h, _, _ in rows})
+    buckets = sorted({u for *_, u in rows})
+    lo, hi = DAY - timedelta(days=30), DAY + timedelta(days=30)
+    inner = (DAY + timedelta(days=1), DAY + timedelta(days=30))  # the early article is outside
+    band, h, aid, story, when = _candidate_columns(store_session, hashes, buckets, lo, hi, inner)
+    got = sorted(zip(band.tolist(), h.tolist(), aid.tolist(), story.tolist(), when.tolist(), strict=True))
+    stories = {early.id: early.story_id, late.id: late.story_id}
+    dates = {early.id: _micros(early.published), late.id: -1}
+    assert got == sorted((b, x, a, stories[a], dates[a]) for b, x, a, _ in rows)
+    assert dates[early.id] > 0
+    nothing = _candidate_columns(store_session, [1, 2, 3], buckets, lo, hi, inner)
+    assert all(col.size == 0 for col in nothing)
