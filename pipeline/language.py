@@ -26,6 +26,7 @@ close calls still go to the model.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -124,14 +125,109 @@ def _by_function_words(sample: str, hints: list[str]) -> str | None:
     return None
 
 
-def _scores(text: str) -> dict[str, float]:
+def _fold_code(label: str) -> str | None:
+    code = FOLD.get(label, label)
+    return code if code is not None and len(code) == 2 else None
+
+
+def _scores_reference(text: str) -> dict[str, float]:
+    """The folded scores from py3langid's own ``rank`` (what :func:`_scores` must equal)."""
     folded: dict[str, float] = {}
     for label, prob in _identifier().rank(text):
-        code = FOLD.get(label, label)
-        if code is None or len(code) != 2:
+        code = _fold_code(label)
+        if code is None:
             continue
         folded[code] = folded.get(code, 0.0) + prob
     return folded
+
+
+class _Ranker:
+    """py3langid's ``rank`` followed by the folding of :func:`_scores_reference`, computed with
+    the same operations on the same numbers in the same order — so with the same result to the
+    last bit (tests/test_pipeline_language.py compares them) — but without its two slow steps:
+
+    * the model's feature table is stored as float16, and numpy converts the rows a text uses to
+      float32 before every product (most of the time of a detection); here each row is converted
+      once, the first time a text uses it, into a float32 copy of the table whose untouched rows
+      cost no memory (numpy allocates it lazily);
+    * ``rank`` builds and sorts a Python list of ~140 labels; here one stable argsort.
+    """
+
+    def __init__(self, identifier: Any) -> None:
+        import numpy as np
+
+        self.np = np
+        self.identifier = identifier
+        self.table16 = identifier.nb_ptc
+        self.table32 = np.empty(self.table16.shape, dtype=np.float32)
+        self.converted = np.zeros(self.table16.shape[0], dtype=bool)
+        self.nb_pc = identifier.nb_pc
+        self.n_classes = len(identifier.nb_classes)
+        self.alias_pairs = list(identifier._alias_pairs)
+        first: dict[str, int] = {}
+        for column, label in enumerate(identifier.nb_classes):
+            first.setdefault(label, column)  # rank keeps a label's first column
+        self.columns = np.fromiter(first.values(), dtype=np.intp, count=len(first))
+        self.codes = [_fold_code(label) for label in first]
+
+    @classmethod
+    def build(cls, identifier: Any) -> _Ranker | None:
+        """None when the installed py3langid is not laid out as this class expects."""
+        import numpy as np
+
+        try:
+            usable = (identifier._norm_probs and identifier.nb_ptc.ndim == 2
+                      and identifier.nb_ptc.dtype in (np.float16, np.float32)
+                      and identifier.nb_pc.dtype == np.float32
+                      and callable(identifier._encode) and identifier._rowbase is not None)
+        except AttributeError:
+            return None
+        return cls(identifier) if usable else None
+
+    def scores(self, text: str) -> dict[str, float]:
+        from py3langid.langid import visit_counts
+
+        np = self.np
+        identifier = self.identifier
+        data = identifier._encode(text)
+        visits = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, data)
+        if visits:
+            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+            fresh = idx[~self.converted[idx]]
+            if fresh.size:
+                self.table32[fresh] = self.table16[fresh]
+                self.converted[fresh] = True
+            scores = np.log1p(counts) @ self.table32[idx] + self.nb_pc
+        else:
+            scores = np.full(self.n_classes, 0.0, dtype=np.float32)
+        scores *= 1.0 / math.sqrt(len(data) or 1)
+        np.exp(scores - scores.max(), out=scores)
+        scores /= scores.sum()
+        for i, j in self.alias_pairs:
+            scores[i] += scores[j]
+            scores[j] = 0.0
+        values = scores[self.columns]
+        probs = values.tolist()
+        codes = self.codes
+        folded: dict[str, float] = {}
+        # rank's order: best first, ties in label order (a stable sort of the negated scores).
+        for k in np.argsort(-values, kind="stable").tolist():
+            code = codes[k]
+            if code is None:
+                continue
+            folded[code] = folded.get(code, 0.0) + probs[k]
+        return folded
+
+
+@lru_cache(maxsize=1)
+def _ranker() -> _Ranker | None:
+    return _Ranker.build(_identifier())
+
+
+def _scores(text: str) -> dict[str, float]:
+    ranker = _ranker()
+    return ranker.scores(text) if ranker is not None else _scores_reference(text)
 
 
 def detect_language(

@@ -67,3 +67,34 @@ def test_long_text_is_capped() -> None:
 )
 def test_normalise_language_code(code: str | None, expected: str | None) -> None:
     assert normalise_language_code(code) == expected
+
+
+def _corpus() -> list[str]:
+    import json
+    import random
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "bench" / "data" / "tagging"
+    rows = [json.loads(line) for path in sorted(data.glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [f"{r['title']}\n{r['text']}" for r in rows] + list(TEXTS.values())
+    rng = random.Random(11)
+    more = []
+    for text in texts:
+        start = rng.randrange(len(text))
+        more += [text[:500], text[start:start + rng.randrange(1, 400)], text.upper()[:300],
+                 text.encode("utf-8")[:rng.randrange(1, 120)].decode("utf-8", "ignore")]
+    junk = "ab é ü Ж ж ا ب 中 1 .,!\n\t"
+    more += ["".join(rng.choice(junk) for _ in range(rng.randrange(0, 200))) for _ in range(300)]
+    return texts + more + ["", " ", "123", "\x00", "ÀÉÎ"]
+
+
+def test_fast_scores_equal_py3langid_rank_to_the_last_bit() -> None:
+    """pipeline.language._Ranker computes what py3langid's rank() gives, folded: same floats,
+    same order (which breaks ties between equal scores)."""
+    from pipeline import language
+
+    assert language._ranker() is not None  # the installed py3langid is laid out as expected
+    for text in _corpus():
+        fast, reference = language._scores(text), language._scores_reference(text)
+        assert list(fast.items()) == list(reference.items()), repr(text[:80])

@@ -258,3 +258,18 @@ def test_hostile_markup_never_reaches_the_article() -> None:
 def test_guid_kept_as_given_and_blank_guid_is_none() -> None:
     assert normalise(raw(guid="  abc-123 "), SOURCE, now=NOW).guid == "abc-123"
     assert normalise(raw(guid=""), SOURCE, now=NOW).guid is None
+
+
+def test_read_more_is_dropped_as_the_regex_over_the_whole_text_would() -> None:
+    import random
+
+    from pipeline.normalise import _READ_MORE, _drop_read_more
+
+    rng = random.Random(5)
+    endings = ["", " Read more", " Read more »", "Continue reading →", " […]", " [...]", " [...] ",
+               "Read more\n", " Read more" + " " * 70, "\u00a0" * 90, " " * 100, "\n\nContinue reading"]
+    words = ["press", "freedom", " ", "\n", "\u00a0", "Read", "more", "[…]", "»", "Continue", "reading"]
+    for _ in range(3000):
+        body = "".join(rng.choice(words) for _ in range(rng.randrange(0, 60)))
+        text = body + rng.choice(endings)
+        assert _drop_read_more(text) == _READ_MORE.sub("", text), repr(text)
