@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -81,8 +82,34 @@ for _lang, _vocab in FUNCTION_WORDS.items():
 FUNCTION_WORDS_MIN_TOKENS = 30
 FUNCTION_WORDS_MIN_SHARE = 0.2
 
+#: sha256 of a py3langid model file → after how many bytes its DFA's state no longer depends on
+#: where the walk started (tests/test_pipeline_language.py proves it for the installed model).
+#: The batched walk is used only for the models listed; any other walks byte by byte as before.
+SYNCHRONISING_MODELS: dict[str, int] = {
+    "f4f4a2c3465ca1f081541037f9cac23021d68151c2f709c55ae5eedfca522963": 6,  # py3langid 0.4.0
+}
+
 _LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+")
+# In ASCII text the two patterns above mean the letters A-Z and a-z: counted and split with
+# bytes.translate, at a fraction of a regex scan (the answers are the same; a test checks it).
+_ASCII_LETTERS = bytes(b for b in range(128) if chr(b).isalpha())
+_ASCII_LETTERS_ONLY = bytes(b if chr(b).isalpha() else 32 for b in range(128)) + bytes(range(128, 256))
+
+
+def _count_letters(text: str) -> int:
+    """``len(_LETTER.findall(text))``."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _ASCII_LETTERS))
+    return len(_LETTER.findall(text))
+
+
+def _words(text: str) -> list[str]:
+    """``_WORD.findall(text)``."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_LETTERS_ONLY).decode("ascii").split()
+    return _WORD.findall(text)
 _CODE = re.compile(r"[A-Za-z]{2,3}")
 
 
@@ -111,7 +138,7 @@ def normalise_language_code(code: str | None) -> str | None:
 def _by_function_words(sample: str, hints: list[str]) -> str | None:
     """A hinted language that owns a clear share of ``sample``'s words as function words; None
     when the text is short, the call is close, or the leader is not hinted (the model decides)."""
-    words = _WORD.findall(sample.lower())
+    words = _words(sample.lower())
     if len(words) < FUNCTION_WORDS_MIN_TOKENS:
         return None
     hits = dict.fromkeys(FUNCTION_WORDS, 0)
@@ -153,7 +180,7 @@ class _Ranker:
     * ``rank`` builds and sorts a Python list of ~140 labels; here one stable argsort.
     """
 
-    def __init__(self, identifier: Any) -> None:
+    def __init__(self, identifier: Any, sync_bytes: int | None = None) -> None:
         import numpy as np
 
         self.np = np
@@ -169,9 +196,16 @@ class _Ranker:
             first.setdefault(label, column)  # rank keeps a label's first column
         self.columns = np.fromiter(first.values(), dtype=np.intp, count=len(first))
         self.codes = [_fold_code(label) for label in first]
+        # The DFA, for the batched walk (_walk_many): its tables as arrays (no copy of the big one).
+        self.sync_bytes = sync_bytes
+        self.n_features = self.table16.shape[0]
+        moves = identifier.tk_nextmove
+        self.nextmove = np.frombuffer(moves, dtype=np.dtype(f"u{moves.itemsize}"))
+        self.rowbase = np.asarray(identifier._rowbase, dtype=np.intp)
+        self.output = np.asarray(identifier.tk_output, dtype=np.intp)
 
     @classmethod
-    def build(cls, identifier: Any) -> _Ranker | None:
+    def build(cls, identifier: Any, model_digest: str | None = None) -> _Ranker | None:
         """None when the installed py3langid is not laid out as this class expects."""
         import numpy as np
 
@@ -182,7 +216,13 @@ class _Ranker:
                       and callable(identifier._encode) and identifier._rowbase is not None)
         except AttributeError:
             return None
-        return cls(identifier) if usable else None
+        if not usable:
+            return None
+        sync = SYNCHRONISING_MODELS.get(model_digest or "")
+        if sync is not None and not (isinstance(identifier.tk_nextmove, array)
+                                     and len(identifier.tk_output) == len(identifier._rowbase)):
+            sync = None
+        return cls(identifier, sync)
 
     def scores(self, text: str) -> dict[str, float]:
         from py3langid.langid import visit_counts
@@ -191,9 +231,58 @@ class _Ranker:
         identifier = self.identifier
         data = identifier._encode(text)
         visits = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, data)
-        if visits:
-            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
-            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+        if not visits:
+            return self._fold(data, None, None)
+        idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+        counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+        return self._fold(data, idx, counts)
+
+    def scores_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """:meth:`scores` of each text, the DFA walked over all of them at once (see
+        :meth:`_walk_many`) when the model's walk is known to synchronise."""
+        if self.sync_bytes is None:
+            return [self.scores(text) for text in texts]
+        datas = [self.identifier._encode(text) for text in texts]
+        return [self._fold(data, *visits) for data, visits in zip(datas, self._walk_many(datas), strict=True)]
+
+    def _walk_many(self, datas: list[bytes]) -> list[tuple[Any, Any]]:
+        """py3langid's ``visit_counts`` of each byte string, as (feature indexes, counts) arrays
+        in its order (first visit first), or (None, None) when it visits none.
+
+        ``visit_counts`` walks its DFA one byte at a time, in Python. That DFA forgets where it
+        started after :attr:`sync_bytes` bytes (checked for the model: tests/test_pipeline_language.py),
+        so the state after byte *i* is the state the walk reaches from the start state over the
+        bytes *i - sync_bytes + 1 … i* alone (or from the text's start, if nearer): every
+        position's state is computed at once with ``sync_bytes`` array lookups.
+        """
+        np = self.np
+        lengths = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
+        data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.intp)
+        starts = np.zeros(len(datas), dtype=np.intp)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        offset = np.arange(data.size, dtype=np.intp) - np.repeat(starts, lengths)  # within its text
+        state = np.zeros(data.size, dtype=np.intp)
+        for back in range(self.sync_bytes - 1, -1, -1):
+            at = np.flatnonzero(offset >= back)
+            state[at] = self.nextmove[self.rowbase[state[at]] + data[at - back]]
+        features = self.output[state]
+        visited = features >= 0
+        text_of = np.repeat(np.arange(len(datas), dtype=np.intp), lengths)[visited]
+        keys = text_of * self.n_features + features[visited]
+        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        order = np.argsort(first)  # first visits in text order, texts one after the other
+        unique, counts = unique[order], counts[order]
+        bounds = np.searchsorted(unique // self.n_features, np.arange(len(datas) + 1)).tolist()
+        found = (unique % self.n_features).astype(np.intp)
+        counts = counts.astype(np.float32)
+        return [(found[a:b], counts[a:b]) if b > a else (None, None)
+                for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    def _fold(self, data: bytes, idx: Any, counts: Any) -> dict[str, float]:
+        """py3langid's ``_decide`` for the visited features ``idx`` (``counts`` times each), then
+        ``rank`` and the folding of :func:`_scores_reference`."""
+        np = self.np
+        if idx is not None:
             fresh = idx[~self.converted[idx]]
             if fresh.size:
                 self.table32[fresh] = self.table16[fresh]
@@ -222,12 +311,31 @@ class _Ranker:
 
 @lru_cache(maxsize=1)
 def _ranker() -> _Ranker | None:
-    return _Ranker.build(_identifier())
+    return _Ranker.build(_identifier(), _model_digest())
+
+
+def _model_digest() -> str | None:
+    """sha256 of the model file py3langid loads (see :data:`SYNCHRONISING_MODELS`)."""
+    import hashlib
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    try:
+        return hashlib.sha256((MODEL_DIR / MODEL_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _scores(text: str) -> dict[str, float]:
     ranker = _ranker()
     return ranker.scores(text) if ranker is not None else _scores_reference(text)
+
+
+def _scores_many(texts: Sequence[str]) -> list[dict[str, float]]:
+    ranker = _ranker()
+    if ranker is None:
+        return [_scores_reference(text) for text in texts]
+    return ranker.scores_many(texts)
 
 
 def detect_language(
@@ -238,6 +346,43 @@ def detect_language(
     ``hint`` is the item's declared language ("fr-FR" counts as "fr"); ``candidates`` are the
     source's languages, weaker hints used after ``hint``.
     """
+    pending = _before_model(text, hint, candidates)
+    if not isinstance(pending, _Pending):
+        return pending
+    return _after_model(_scores(pending.sample), pending)
+
+
+def detect_languages(
+    requests: Sequence[tuple[str, str | None, Iterable[str]]],
+) -> list[str | None]:
+    """``detect_language(text, hint, candidates=candidates)`` of each ``(text, hint,
+    candidates)``, in order — the same answers, with the model's byte n-gram walk done once over
+    all the texts that need it (a feed's entries), in numpy, instead of byte by byte per text."""
+    answers: list[str | None] = []
+    pending: list[tuple[int, _Pending]] = []
+    for text, hint, candidates in requests:
+        answer = _before_model(text, hint, candidates)
+        if isinstance(answer, _Pending):
+            pending.append((len(answers), answer))
+            answer = None
+        answers.append(answer)
+    if pending:
+        for (i, state), scores in zip(pending, _scores_many([p.sample for _, p in pending]), strict=True):
+            answers[i] = _after_model(scores, state)
+    return answers
+
+
+class _Pending:
+    """What :func:`_after_model` needs once the model has scored ``sample``."""
+
+    __slots__ = ("sample", "hints", "hint_code", "letters")
+
+    def __init__(self, sample: str, hints: list[str], hint_code: str | None, letters: int) -> None:
+        self.sample, self.hints, self.hint_code, self.letters = sample, hints, hint_code, letters
+
+
+def _before_model(text: str, hint: str | None, candidates: Iterable[str]) -> str | None | _Pending:
+    """The answer when no model score is needed, else what the model must score."""
     if not text or not text.strip():
         return None
     hint_code = normalise_language_code(hint)
@@ -248,14 +393,18 @@ def detect_language(
             hints.append(code)
 
     sample = text[:MAX_DETECT_CHARS]
-    letters = len(_LETTER.findall(sample[:SHORT_TEXT_LETTERS * 4]))
+    letters = _count_letters(sample[:SHORT_TEXT_LETTERS * 4])
     if letters == 0:
         return hints[0] if hints else None
     if hints:
         quick = _by_function_words(sample, hints)
         if quick is not None:
             return quick
-    scores = _scores(sample)
+    return _Pending(sample, hints, hint_code, letters)
+
+
+def _after_model(scores: dict[str, float], pending: _Pending) -> str | None:
+    hints, hint_code, letters = pending.hints, pending.hint_code, pending.letters
     if not scores:
         return hints[0] if hints else None
     best = max(scores, key=scores.__getitem__)

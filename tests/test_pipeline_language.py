@@ -98,3 +98,64 @@ def test_fast_scores_equal_py3langid_rank_to_the_last_bit() -> None:
     for text in _corpus():
         fast, reference = language._scores(text), language._scores_reference(text)
         assert list(fast.items()) == list(reference.items()), repr(text[:80])
+
+
+def test_ascii_letter_and_word_helpers_match_their_regexes() -> None:
+    from pipeline import language
+
+    for text in _corpus() + [t.lower() for t in _corpus()] + ["a_b 1x x1 é", "\t\x00z Z_"]:
+        assert language._count_letters(text) == len(language._LETTER.findall(text))
+        assert language._words(text) == language._WORD.findall(text)
+
+
+def test_batched_detection_gives_each_text_its_own_answer() -> None:
+    """detect_languages walks the model's DFA over many texts at once: the answers, and the
+    scores behind them, are those of one text at a time."""
+    import random
+
+    from pipeline import language
+
+    texts = _corpus()
+    assert language._ranker().sync_bytes is not None  # the batched walk is in use
+    rng = random.Random(3)
+    hints = [(None, ()), ("en", ()), ("fr", ("fr", "ar")), (None, ("es",)), ("de-DE", ("en",))]
+    for size in (1, 2, 7, 50, 400):
+        batch = [(text, *rng.choice(hints)) for text in rng.sample(texts, min(size, len(texts)))]
+        expected = [language.detect_language(t, h, candidates=c) for t, h, c in batch]
+        assert language.detect_languages(batch) == expected
+        samples = [t[:language.MAX_DETECT_CHARS] for t, _, _ in batch if t.strip()]
+        many = language._scores_many(samples)
+        reference = [language._scores_reference(t) for t in samples]
+        assert [list(s.items()) for s in many] == [list(s.items()) for s in reference]
+    assert language.detect_languages([]) == []
+
+
+def test_the_model_walk_synchronises_as_recorded() -> None:
+    """The batched walk relies on this: from any two states, the same bytes lead to the same
+    state after SYNCHRONISING_MODELS[model] bytes (so a position's state depends only on the
+    bytes just before it). Proved by following every pair of states the walk can be in."""
+    import numpy as np
+
+    from pipeline import language
+
+    digest = language._model_digest()
+    assert digest in language.SYNCHRONISING_MODELS, (
+        f"new py3langid model {digest}: run this test's proof with its depth and list it")
+    depth = language.SYNCHRONISING_MODELS[digest]
+    identifier = language._identifier()
+    ranker = language._ranker()
+    moves = ranker.nextmove.astype(np.int64).reshape(-1, 256)
+    rows = np.asarray(identifier.tk_row, dtype=np.int64)
+    n = len(rows)
+    # Pairs (state reached from anywhere, state reached from the start) after k common bytes.
+    p = np.arange(1, n, dtype=np.int64)
+    q = np.zeros(n - 1, dtype=np.int64)
+    for _ in range(depth):
+        keys = []
+        for i in range(0, len(p), 20_000):
+            dp, dq = moves[rows[p[i:i + 20_000]]], moves[rows[q[i:i + 20_000]]]
+            apart = dp != dq
+            keys.append(np.unique(dp[apart] * n + dq[apart]))
+        merged = np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+        p, q = merged // n, merged % n
+    assert len(p) == 0
