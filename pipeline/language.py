@@ -82,6 +82,11 @@ for _lang, _vocab in FUNCTION_WORDS.items():
 FUNCTION_WORDS_MIN_TOKENS = 30
 FUNCTION_WORDS_MIN_SHARE = 0.2
 
+# _walk_many packs a position (and a count) in _BITS bits, a feature index in as many.
+_BITS = 20
+_MASK = (1 << _BITS) - 1
+_WALK_LIMIT = 1 << _BITS  # bytes walked together at most
+
 #: sha256 of a py3langid model file → after how many bytes its DFA's state no longer depends on
 #: where the walk started (tests/test_pipeline_language.py proves it for the installed model).
 #: The batched walk is used only for the models listed; any other walks byte by byte as before.
@@ -197,12 +202,17 @@ class _Ranker:
         self.columns = np.fromiter(first.values(), dtype=np.intp, count=len(first))
         self.codes = [_fold_code(label) for label in first]
         # The DFA, for the batched walk (_walk_many): its tables as arrays (no copy of the big one).
-        self.sync_bytes = sync_bytes
         self.n_features = self.table16.shape[0]
         moves = identifier.tk_nextmove
         self.nextmove = np.frombuffer(moves, dtype=np.dtype(f"u{moves.itemsize}"))
-        self.rowbase = np.asarray(identifier._rowbase, dtype=np.intp)
-        self.output = np.asarray(identifier.tk_output, dtype=np.intp)
+        self.rowbase = np.asarray(identifier._rowbase, dtype=np.int64)
+        self.output = np.asarray(identifier.tk_output, dtype=np.int64)
+        fits = (self.n_features < 1 << _BITS and len(self.rowbase) < 1 << 31
+                and int(self.rowbase.max()) + 256 < 1 << 31)
+        self.sync_bytes = sync_bytes if fits else None
+        if fits:  # int32 lookups are cheaper
+            self.rowbase = self.rowbase.astype(np.int32)
+            self.output = self.output.astype(np.int32)
 
     @classmethod
     def build(cls, identifier: Any, model_digest: str | None = None) -> _Ranker | None:
@@ -238,44 +248,82 @@ class _Ranker:
         return self._fold(data, idx, counts)
 
     def scores_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """:meth:`scores` of each text, the DFA walked over all of them at once (see
+        """:meth:`scores` of each text, the DFA walked over many of them at once (see
         :meth:`_walk_many`) when the model's walk is known to synchronise."""
         if self.sync_bytes is None:
             return [self.scores(text) for text in texts]
         datas = [self.identifier._encode(text) for text in texts]
-        return [self._fold(data, *visits) for data, visits in zip(datas, self._walk_many(datas), strict=True)]
+        results: list[dict[str, float]] = []
+        chunk: list[bytes] = []
+        size = 0
+        for text, data in [*zip(texts, datas, strict=True), (None, None)]:
+            if data is None or size + len(data) >= _WALK_LIMIT:
+                visits = self._walk_many(chunk) if chunk else []
+                results += [self._fold(d, *v) for d, v in zip(chunk, visits, strict=True)]
+                chunk, size = [], 0
+            if text is None or data is None:
+                break
+            if len(data) >= _WALK_LIMIT:  # far longer than a sample: walked alone
+                results.append(self.scores(text))
+                continue
+            chunk.append(data)
+            size += len(data)
+        return results
 
     def _walk_many(self, datas: list[bytes]) -> list[tuple[Any, Any]]:
         """py3langid's ``visit_counts`` of each byte string, as (feature indexes, counts) arrays
-        in its order (first visit first), or (None, None) when it visits none.
+        in its order (first visit first), or (None, None) when it visits none. Together the
+        strings are shorter than :data:`_WALK_LIMIT` bytes.
 
         ``visit_counts`` walks its DFA one byte at a time, in Python. That DFA forgets where it
-        started after :attr:`sync_bytes` bytes (checked for the model: tests/test_pipeline_language.py),
-        so the state after byte *i* is the state the walk reaches from the start state over the
-        bytes *i - sync_bytes + 1 … i* alone (or from the text's start, if nearer): every
-        position's state is computed at once with ``sync_bytes`` array lookups.
+        started after :attr:`sync_bytes` bytes (checked for the model:
+        tests/test_pipeline_language.py), so the state after byte *i* is the state the walk
+        reaches from the start state over the bytes *i - sync_bytes + 1 … i* alone (or from the
+        text's start, if nearer): every position's state is computed at once with ``sync_bytes``
+        array lookups.
         """
         np = self.np
-        lengths = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
-        data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.intp)
-        starts = np.zeros(len(datas), dtype=np.intp)
+        n_texts = len(datas)
+        lengths = np.fromiter(map(len, datas), dtype=np.intp, count=n_texts)
+        data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.int32)
+        size = data.size
+        sync, moves, rowbase = self.sync_bytes, self.nextmove, self.rowbase
+        # Every position from the sync_bytes bytes ending there, text boundaries ignored ...
+        state = np.zeros(size, dtype=np.int32)
+        for back in range(sync - 1, -1, -1):
+            if back < size:
+                tail = state[back:]
+                tail[...] = moves[rowbase[tail] + data[: size - back]]
+        # ... then the first sync_bytes - 1 positions of each text again, from the text's start.
+        starts = np.zeros(n_texts, dtype=np.intp)
         np.cumsum(lengths[:-1], out=starts[1:])
-        offset = np.arange(data.size, dtype=np.intp) - np.repeat(starts, lengths)  # within its text
-        state = np.zeros(data.size, dtype=np.intp)
-        for back in range(self.sync_bytes - 1, -1, -1):
-            at = np.flatnonzero(offset >= back)
-            state[at] = self.nextmove[self.rowbase[state[at]] + data[at - back]]
+        head = np.minimum(lengths, sync - 1)
+        within = np.arange(head.sum(), dtype=np.intp) - np.repeat(np.cumsum(head) - head, head)
+        where = np.repeat(starts, head) + within
+        head_state = np.zeros(where.size, dtype=np.int32)
+        for back in range(sync - 2, -1, -1):
+            at = np.flatnonzero(within >= back)
+            head_state[at] = moves[rowbase[head_state[at]] + data[where[at] - back]]
+        state[where] = head_state
+        # Count each text's features, first visit first: sort (text, feature, position) packed
+        # into one integer, take each run's first position and length, sort by that position.
         features = self.output[state]
-        visited = features >= 0
-        text_of = np.repeat(np.arange(len(datas), dtype=np.intp), lengths)[visited]
-        keys = text_of * self.n_features + features[visited]
-        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        order = np.argsort(first)  # first visits in text order, texts one after the other
-        unique, counts = unique[order], counts[order]
-        bounds = np.searchsorted(unique // self.n_features, np.arange(len(datas) + 1)).tolist()
-        found = (unique % self.n_features).astype(np.intp)
-        counts = counts.astype(np.float32)
-        return [(found[a:b], counts[a:b]) if b > a else (None, None)
+        visited = np.flatnonzero(features >= 0)
+        if not visited.size:
+            return [(None, None)] * n_texts
+        text_of = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
+        packed = ((text_of[visited] * self.n_features + features[visited]) << _BITS) | visited
+        packed.sort()
+        key = packed >> _BITS
+        runs = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        counts = np.diff(np.append(runs, key.size))
+        first = packed[runs] & _MASK
+        packed = (first << (2 * _BITS)) | ((key[runs] % self.n_features) << _BITS) | counts
+        packed.sort()
+        found = ((packed >> _BITS) & _MASK).astype(np.intp)
+        times = (packed & _MASK).astype(np.float32)
+        bounds = np.searchsorted(text_of[packed >> (2 * _BITS)], np.arange(n_texts + 1)).tolist()
+        return [(found[a:b], times[a:b]) if b > a else (None, None)
                 for a, b in zip(bounds, bounds[1:], strict=False)]
 
     def _fold(self, data: bytes, idx: Any, counts: Any) -> dict[str, float]:

@@ -159,3 +159,12 @@ def test_the_model_walk_synchronises_as_recorded() -> None:
         merged = np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
         p, q = merged // n, merged % n
     assert len(p) == 0
+
+
+def test_batched_scores_when_the_texts_do_not_fit_in_one_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import language
+
+    texts = [t for t in _corpus() if t.strip()][:300]
+    reference = [list(language._scores_reference(t).items()) for t in texts]
+    monkeypatch.setattr(language, "_WALK_LIMIT", 700)  # several walks, and texts walked alone
+    assert [list(s.items()) for s in language._scores_many(texts)] == reference
