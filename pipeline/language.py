@@ -201,6 +201,18 @@ class _Ranker:
             first.setdefault(label, column)  # rank keeps a label's first column
         self.columns = np.fromiter(first.values(), dtype=np.intp, count=len(first))
         self.codes = [_fold_code(label) for label in first]
+        # Languages (codes) and their labels, by position in ``columns``, for _Folded.
+        self.code_names: list[str] = list(dict.fromkeys(c for c in self.codes if c is not None))
+        self.code_index = {code: i for i, code in enumerate(self.code_names)}
+        self.coded_labels = np.array([k for k, c in enumerate(self.codes) if c is not None], dtype=np.intp)
+        self.label_codes = np.array([self.code_index[c] for c in self.codes if c is not None], dtype=np.intp)
+        self.code_labels = [[k for k, c in enumerate(self.codes) if c == code] for code in self.code_names]
+        multi = [i for i, labels in enumerate(self.code_labels) if len(labels) > 2]
+        width = max((len(self.code_labels[i]) for i in multi), default=0)
+        pad = len(self.codes)  # the 0.0 _Folded appends
+        self.multi_codes = np.array(multi, dtype=np.intp)
+        self.multi_labels = np.array([self.code_labels[i] + [pad] * (width - len(self.code_labels[i]))
+                                      for i in multi], dtype=np.intp).reshape(len(multi), width)
         # The DFA, for the batched walk (_walk_many): its tables as arrays (no copy of the big one).
         self.n_features = self.table16.shape[0]
         moves = identifier.tk_nextmove
@@ -234,7 +246,7 @@ class _Ranker:
             sync = None
         return cls(identifier, sync)
 
-    def scores(self, text: str) -> dict[str, float]:
+    def scores(self, text: str) -> _Folded:
         from py3langid.langid import visit_counts
 
         np = self.np
@@ -247,13 +259,13 @@ class _Ranker:
         counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
         return self._fold(data, idx, counts)
 
-    def scores_many(self, texts: Sequence[str]) -> list[dict[str, float]]:
+    def scores_many(self, texts: Sequence[str]) -> list[_Folded]:
         """:meth:`scores` of each text, the DFA walked over many of them at once (see
         :meth:`_walk_many`) when the model's walk is known to synchronise."""
         if self.sync_bytes is None:
             return [self.scores(text) for text in texts]
         datas = [self.identifier._encode(text) for text in texts]
-        results: list[dict[str, float]] = []
+        results: list[_Folded] = []
         chunk: list[bytes] = []
         size = 0
         for text, data in [*zip(texts, datas, strict=True), (None, None)]:
@@ -326,7 +338,7 @@ class _Ranker:
         return [(found[a:b], times[a:b]) if b > a else (None, None)
                 for a, b in zip(bounds, bounds[1:], strict=False)]
 
-    def _fold(self, data: bytes, idx: Any, counts: Any) -> dict[str, float]:
+    def _fold(self, data: bytes, idx: Any, counts: Any) -> _Folded:
         """py3langid's ``_decide`` for the visited features ``idx`` (``counts`` times each), then
         ``rank`` and the folding of :func:`_scores_reference`."""
         np = self.np
@@ -344,17 +356,63 @@ class _Ranker:
         for i, j in self.alias_pairs:
             scores[i] += scores[j]
             scores[j] = 0.0
-        values = scores[self.columns]
-        probs = values.tolist()
-        codes = self.codes
+        return _Folded(self, scores[self.columns])
+
+
+class _Folded:
+    """The folded scores of one text — the dict :func:`_scores_reference` builds, with the same
+    float for every language — computed without sorting the ~140 labels by score and summing
+    them one by one in Python. The reference adds each language's labels best first: a language
+    of one label scores that label's probability, one of two the sum of both (addition of two
+    numbers does not depend on their order); those of three or more are summed best first here
+    too. The dict's order (the order of each language's best label in the ranking) only decides
+    between languages of exactly equal score: :meth:`best` applies it then.
+    :meth:`items` builds the reference's dict, order included (for the tests)."""
+
+    __slots__ = ("_ranker", "_probs", "_sums")
+
+    def __init__(self, ranker: _Ranker, values: Any) -> None:
+        np = ranker.np
+        probs = values.astype(np.float64)  # what float(value) gives, label by label
+        sums = np.bincount(ranker.label_codes, weights=probs[ranker.coded_labels],
+                           minlength=len(ranker.code_names))
+        if ranker.multi_codes.size:
+            grid = np.append(probs, 0.0)[ranker.multi_labels]  # padded with a 0.0 label
+            grid = -np.sort(-grid, axis=1)  # best first
+            total = grid[:, 0].copy()
+            for column in range(1, grid.shape[1]):
+                total += grid[:, column]
+            sums[ranker.multi_codes] = total
+        self._ranker, self._probs, self._sums = ranker, probs, sums
+
+    def __bool__(self) -> bool:
+        return bool(self._ranker.code_names)
+
+    def __getitem__(self, code: str) -> float:
+        return float(self._sums[self._ranker.code_index[code]])
+
+    def get(self, code: str, default: float = 0.0) -> float:
+        index = self._ranker.code_index.get(code)
+        return default if index is None else float(self._sums[index])
+
+    def best(self) -> str:
+        """``max(d, key=d.__getitem__)`` of the reference dict ``d``: the first of the highest."""
+        ranker, sums, probs = self._ranker, self._sums, self._probs
+        tied = ranker.np.flatnonzero(sums == sums.max()).tolist()
+        if len(tied) > 1:  # the one whose best label ranks first (higher score, then column)
+            tied.sort(key=lambda code: min((-probs[label], label) for label in ranker.code_labels[code]))
+        return ranker.code_names[tied[0]]
+
+    def items(self) -> list[tuple[str, float]]:
+        ranker, probs = self._ranker, self._probs.tolist()
         folded: dict[str, float] = {}
         # rank's order: best first, ties in label order (a stable sort of the negated scores).
-        for k in np.argsort(-values, kind="stable").tolist():
-            code = codes[k]
+        for k in ranker.np.argsort(-self._probs, kind="stable").tolist():
+            code = ranker.codes[k]
             if code is None:
                 continue
             folded[code] = folded.get(code, 0.0) + probs[k]
-        return folded
+        return list(folded.items())
 
 
 @lru_cache(maxsize=1)
@@ -374,12 +432,12 @@ def _model_digest() -> str | None:
         return None
 
 
-def _scores(text: str) -> dict[str, float]:
+def _scores(text: str) -> dict[str, float] | _Folded:
     ranker = _ranker()
     return ranker.scores(text) if ranker is not None else _scores_reference(text)
 
 
-def _scores_many(texts: Sequence[str]) -> list[dict[str, float]]:
+def _scores_many(texts: Sequence[str]) -> list[dict[str, float]] | list[_Folded]:
     ranker = _ranker()
     if ranker is None:
         return [_scores_reference(text) for text in texts]
@@ -451,11 +509,11 @@ def _before_model(text: str, hint: str | None, candidates: Iterable[str]) -> str
     return _Pending(sample, hints, hint_code, letters)
 
 
-def _after_model(scores: dict[str, float], pending: _Pending) -> str | None:
+def _after_model(scores: dict[str, float] | _Folded, pending: _Pending) -> str | None:
     hints, hint_code, letters = pending.hints, pending.hint_code, pending.letters
     if not scores:
         return hints[0] if hints else None
-    best = max(scores, key=scores.__getitem__)
+    best = scores.best() if isinstance(scores, _Folded) else max(scores, key=scores.__getitem__)
     best_score = scores[best]
     if not hints:
         return best if best_score >= MIN_CONFIDENCE else None

@@ -168,3 +168,49 @@ def test_batched_scores_when_the_texts_do_not_fit_in_one_walk(monkeypatch: pytes
     reference = [list(language._scores_reference(t).items()) for t in texts]
     monkeypatch.setattr(language, "_WALK_LIMIT", 700)  # several walks, and texts walked alone
     assert [list(s.items()) for s in language._scores_many(texts)] == reference
+
+
+def _check_folded(folded: object, reference: dict[str, float]) -> None:
+    from pipeline import language
+
+    assert isinstance(folded, language._Folded)
+    assert folded.items() == list(reference.items())
+    for code, value in reference.items():
+        assert folded.get(code) == value and folded[code] == value, code
+    assert folded.get("xx") == 0.0 and bool(folded) == bool(reference)
+    assert folded.best() == max(reference, key=reference.__getitem__)
+
+
+def test_folded_scores_are_the_reference_dict() -> None:
+    """_Folded's sums (without the ranking) and its best language equal the dict that py3langid's
+    rank() gives once folded, float for float."""
+    from pipeline import language
+
+    texts = [t for t in _corpus()]
+    for text in texts:
+        _check_folded(language._scores(text), language._scores_reference(text))
+    for text, folded in zip(texts, language._scores_many(texts), strict=True):
+        _check_folded(folded, language._scores_reference(text))
+
+
+def test_folded_best_breaks_ties_as_the_reference_dict_order_does() -> None:
+    import random
+
+    import numpy as np
+
+    from pipeline import language
+
+    ranker = language._ranker()
+    n = len(ranker.codes)
+    rng = random.Random(9)
+    for _ in range(300):
+        # few distinct values, so that languages tie (also multi-label ones, summing alike)
+        values = np.array([rng.choice([0.0, 0.0, 0.125, 0.25, 0.5]) for _ in range(n)], dtype=np.float32)
+        folded = language._Folded(ranker, values)
+        reference: dict[str, float] = {}
+        probs = values.tolist()
+        for k in np.argsort(-values, kind="stable").tolist():
+            code = ranker.codes[k]
+            if code is not None:
+                reference[code] = reference.get(code, 0.0) + probs[k]
+        _check_folded(folded, reference)
