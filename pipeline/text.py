@@ -86,6 +86,7 @@ _INVISIBLE = dict.fromkeys(
 # Keep ZWNJ/ZWJ out of the table: Persian, Arabic and Indic scripts need them.
 del _INVISIBLE[0x200C], _INVISIBLE[0x200D]
 _ASCII_INVISIBLE = bytes(c for c in _INVISIBLE if c < 0x80)
+_INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE)) + "]")
 
 
 # Whitespace folding without a regular expression: str.split() splits on exactly the characters
@@ -115,6 +116,8 @@ def _drop_invisible(text: str) -> str:
     """``text.translate(_INVISIBLE)``."""
     if text.isascii():
         return text.encode("ascii").translate(None, _ASCII_INVISIBLE).decode("ascii")
+    if _INVISIBLE_CHAR.search(text) is None:  # translate looks every character up in a dict
+        return text
     return text.translate(_INVISIBLE)
 
 
@@ -256,12 +259,15 @@ def fold_whitespace(text: str) -> str:
     """Fold spaces inside lines, keep single line breaks and paragraph breaks ("\\n\\n")."""
     # Same result as: translate(_INVISIBLE), _INLINE_WS → " ", _SPACE_AROUND_NEWLINE → "\\n",
     # _MANY_NEWLINES → "\\n\\n", strip() (a test checks it); each line is folded and stripped
-    # in one split/join instead of three regex scans of the whole text.
-    text = _drop_invisible(text)
-    text = "\n".join([" ".join(line.split()) for line in text.split("\n")])
-    if "\n\n\n" in text:
-        text = _MANY_NEWLINES.sub("\n\n", text)
-    return text.strip()
+    # in one split/join instead of four regex scans of the whole text.
+    # Three or more line breaks in a row are two: of two or more blank lines, one is kept (and
+    # none before the first line of text, which strip() would remove).
+    lines: list[str] = []
+    for line in _drop_invisible(text).split("\n"):
+        line = " ".join(line.split())
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
 
 
 def html_to_text(html_text: str | None) -> str:
