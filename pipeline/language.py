@@ -415,9 +415,20 @@ class _Folded:
         return list(folded.items())
 
 
+#: py3langid versions whose ``_decide``/``rank``/``visit_counts`` _Ranker reproduces (checked by
+#: tests/test_pipeline_language.py); with any other, scores come from ``rank`` itself.
+CHECKED_PY3LANGID = frozenset({"0.4.0"})
+
+
 @lru_cache(maxsize=1)
 def _ranker() -> _Ranker | None:
-    return _Ranker.build(_identifier(), _model_digest())
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        checked = version("py3langid") in CHECKED_PY3LANGID
+    except PackageNotFoundError:
+        checked = False
+    return _Ranker.build(_identifier(), _model_digest()) if checked else None
 
 
 def _model_digest() -> str | None:
