@@ -26,8 +26,10 @@ close calls still go to the model.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -80,8 +82,39 @@ for _lang, _vocab in FUNCTION_WORDS.items():
 FUNCTION_WORDS_MIN_TOKENS = 30
 FUNCTION_WORDS_MIN_SHARE = 0.2
 
+# _walk_many packs a position (and a count) in _BITS bits, a feature index in as many.
+_BITS = 20
+_MASK = (1 << _BITS) - 1
+_WALK_LIMIT = 1 << _BITS  # bytes walked together at most
+
+#: sha256 of a py3langid model file → after how many bytes its DFA's state no longer depends on
+#: where the walk started (tests/test_pipeline_language.py proves it for the installed model).
+#: The batched walk is used only for the models listed; any other walks byte by byte as before.
+SYNCHRONISING_MODELS: dict[str, int] = {
+    "f4f4a2c3465ca1f081541037f9cac23021d68151c2f709c55ae5eedfca522963": 6,  # py3langid 0.4.0
+}
+
 _LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[^\W\d_]+")
+# In ASCII text the two patterns above mean the letters A-Z and a-z: counted and split with
+# bytes.translate, at a fraction of a regex scan (the answers are the same; a test checks it).
+_ASCII_LETTERS = bytes(b for b in range(128) if chr(b).isalpha())
+_ASCII_LETTERS_ONLY = bytes(b if chr(b).isalpha() else 32 for b in range(128)) + bytes(range(128, 256))
+
+
+def _count_letters(text: str) -> int:
+    """``len(_LETTER.findall(text))``."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _ASCII_LETTERS))
+    return len(_LETTER.findall(text))
+
+
+def _words(text: str) -> list[str]:
+    """``_WORD.findall(text)``."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_LETTERS_ONLY).decode("ascii").split()
+    return _WORD.findall(text)
 _CODE = re.compile(r"[A-Za-z]{2,3}")
 
 
@@ -110,7 +143,7 @@ def normalise_language_code(code: str | None) -> str | None:
 def _by_function_words(sample: str, hints: list[str]) -> str | None:
     """A hinted language that owns a clear share of ``sample``'s words as function words; None
     when the text is short, the call is close, or the leader is not hinted (the model decides)."""
-    words = _WORD.findall(sample.lower())
+    words = _words(sample.lower())
     if len(words) < FUNCTION_WORDS_MIN_TOKENS:
         return None
     hits = dict.fromkeys(FUNCTION_WORDS, 0)
@@ -124,14 +157,302 @@ def _by_function_words(sample: str, hints: list[str]) -> str | None:
     return None
 
 
-def _scores(text: str) -> dict[str, float]:
+def _fold_code(label: str) -> str | None:
+    code = FOLD.get(label, label)
+    return code if code is not None and len(code) == 2 else None
+
+
+def _scores_reference(text: str) -> dict[str, float]:
+    """The folded scores from py3langid's own ``rank`` (what :func:`_scores` must equal)."""
     folded: dict[str, float] = {}
     for label, prob in _identifier().rank(text):
-        code = FOLD.get(label, label)
-        if code is None or len(code) != 2:
+        code = _fold_code(label)
+        if code is None:
             continue
         folded[code] = folded.get(code, 0.0) + prob
     return folded
+
+
+class _Ranker:
+    """py3langid's ``rank`` followed by the folding of :func:`_scores_reference`, computed with
+    the same operations on the same numbers in the same order — so with the same result to the
+    last bit (tests/test_pipeline_language.py compares them) — but without its two slow steps:
+
+    * the model's feature table is stored as float16, and numpy converts the rows a text uses to
+      float32 before every product (most of the time of a detection); here each row is converted
+      once, the first time a text uses it, into a float32 copy of the table whose untouched rows
+      cost no memory (numpy allocates it lazily);
+    * ``rank`` builds and sorts a Python list of ~140 labels; here one stable argsort.
+    """
+
+    def __init__(self, identifier: Any, sync_bytes: int | None = None) -> None:
+        import numpy as np
+
+        self.np = np
+        self.identifier = identifier
+        self.table16 = identifier.nb_ptc
+        self.table32 = np.empty(self.table16.shape, dtype=np.float32)
+        self.converted = np.zeros(self.table16.shape[0], dtype=bool)
+        self.nb_pc = identifier.nb_pc
+        self.n_classes = len(identifier.nb_classes)
+        self.alias_pairs = list(identifier._alias_pairs)
+        first: dict[str, int] = {}
+        for column, label in enumerate(identifier.nb_classes):
+            first.setdefault(label, column)  # rank keeps a label's first column
+        self.columns = np.fromiter(first.values(), dtype=np.intp, count=len(first))
+        self.codes = [_fold_code(label) for label in first]
+        # Languages (codes) and their labels, by position in ``columns``, for _Folded.
+        self.code_names: list[str] = list(dict.fromkeys(c for c in self.codes if c is not None))
+        self.code_index = {code: i for i, code in enumerate(self.code_names)}
+        self.coded_labels = np.array([k for k, c in enumerate(self.codes) if c is not None], dtype=np.intp)
+        self.label_codes = np.array([self.code_index[c] for c in self.codes if c is not None], dtype=np.intp)
+        self.code_labels = [[k for k, c in enumerate(self.codes) if c == code] for code in self.code_names]
+        multi = [i for i, labels in enumerate(self.code_labels) if len(labels) > 2]
+        width = max((len(self.code_labels[i]) for i in multi), default=0)
+        pad = len(self.codes)  # the 0.0 _Folded appends
+        self.multi_codes = np.array(multi, dtype=np.intp)
+        self.multi_labels = np.array([self.code_labels[i] + [pad] * (width - len(self.code_labels[i]))
+                                      for i in multi], dtype=np.intp).reshape(len(multi), width)
+        # The DFA, for the batched walk (_walk_many): its tables as arrays (no copy of the big one).
+        self.n_features = self.table16.shape[0]
+        moves = identifier.tk_nextmove
+        self.nextmove = np.frombuffer(moves, dtype=np.dtype(f"u{moves.itemsize}"))
+        self.rowbase = np.asarray(identifier._rowbase, dtype=np.int64)
+        self.output = np.asarray(identifier.tk_output, dtype=np.int64)
+        fits = (self.n_features < 1 << _BITS and len(self.rowbase) < 1 << 31
+                and int(self.rowbase.max()) + 256 < 1 << 31)
+        self.sync_bytes = sync_bytes if fits else None
+        if fits:  # int32 lookups are cheaper
+            self.rowbase = self.rowbase.astype(np.int32)
+            self.output = self.output.astype(np.int32)
+
+    @classmethod
+    def build(cls, identifier: Any, model_digest: str | None = None) -> _Ranker | None:
+        """None when the installed py3langid is not laid out as this class expects."""
+        import numpy as np
+
+        try:
+            usable = (identifier._norm_probs and identifier.nb_ptc.ndim == 2
+                      and identifier.nb_ptc.dtype in (np.float16, np.float32)
+                      and identifier.nb_pc.dtype == np.float32
+                      and callable(identifier._encode) and identifier._rowbase is not None)
+        except AttributeError:
+            return None
+        if not usable:
+            return None
+        sync = SYNCHRONISING_MODELS.get(model_digest or "")
+        if sync is not None and not (isinstance(identifier.tk_nextmove, array)
+                                     and len(identifier.tk_output) == len(identifier._rowbase)):
+            sync = None
+        return cls(identifier, sync)
+
+    def scores(self, text: str) -> _Folded:
+        from py3langid.langid import visit_counts
+
+        np = self.np
+        identifier = self.identifier
+        data = identifier._encode(text)
+        visits = visit_counts(identifier.tk_nextmove, identifier._rowbase, identifier.tk_output, data)
+        if not visits:
+            return self._fold(data, None, None)
+        idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+        counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+        return self._fold(data, idx, counts)
+
+    def scores_many(self, texts: Sequence[str]) -> list[_Folded]:
+        """:meth:`scores` of each text, the DFA walked over many of them at once (see
+        :meth:`_walk_many`) when the model's walk is known to synchronise."""
+        if self.sync_bytes is None:
+            return [self.scores(text) for text in texts]
+        datas = [self.identifier._encode(text) for text in texts]
+        results: list[_Folded] = []
+        chunk: list[bytes] = []
+        size = 0
+        for text, data in [*zip(texts, datas, strict=True), (None, None)]:
+            if data is None or size + len(data) >= _WALK_LIMIT:
+                visits = self._walk_many(chunk) if chunk else []
+                results += [self._fold(d, *v) for d, v in zip(chunk, visits, strict=True)]
+                chunk, size = [], 0
+            if text is None or data is None:
+                break
+            if len(data) >= _WALK_LIMIT:  # far longer than a sample: walked alone
+                results.append(self.scores(text))
+                continue
+            chunk.append(data)
+            size += len(data)
+        return results
+
+    def _walk_many(self, datas: list[bytes]) -> list[tuple[Any, Any]]:
+        """py3langid's ``visit_counts`` of each byte string, as (feature indexes, counts) arrays
+        in its order (first visit first), or (None, None) when it visits none. Together the
+        strings are shorter than :data:`_WALK_LIMIT` bytes.
+
+        ``visit_counts`` walks its DFA one byte at a time, in Python. That DFA forgets where it
+        started after :attr:`sync_bytes` bytes (checked for the model:
+        tests/test_pipeline_language.py), so the state after byte *i* is the state the walk
+        reaches from the start state over the bytes *i - sync_bytes + 1 … i* alone (or from the
+        text's start, if nearer): every position's state is computed at once with ``sync_bytes``
+        array lookups.
+        """
+        np = self.np
+        n_texts = len(datas)
+        lengths = np.fromiter(map(len, datas), dtype=np.intp, count=n_texts)
+        data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.int32)
+        size = data.size
+        sync, moves, rowbase = self.sync_bytes, self.nextmove, self.rowbase
+        # Every position from the sync_bytes bytes ending there, text boundaries ignored ...
+        state = np.zeros(size, dtype=np.int32)
+        for back in range(sync - 1, -1, -1):
+            if back < size:
+                tail = state[back:]
+                tail[...] = moves[rowbase[tail] + data[: size - back]]
+        # ... then the first sync_bytes - 1 positions of each text again, from the text's start.
+        starts = np.zeros(n_texts, dtype=np.intp)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        head = np.minimum(lengths, sync - 1)
+        within = np.arange(head.sum(), dtype=np.intp) - np.repeat(np.cumsum(head) - head, head)
+        where = np.repeat(starts, head) + within
+        head_state = np.zeros(where.size, dtype=np.int32)
+        for back in range(sync - 2, -1, -1):
+            at = np.flatnonzero(within >= back)
+            head_state[at] = moves[rowbase[head_state[at]] + data[where[at] - back]]
+        state[where] = head_state
+        # Count each text's features, first visit first: sort (text, feature, position) packed
+        # into one integer, take each run's first position and length, sort by that position.
+        features = self.output[state]
+        visited = np.flatnonzero(features >= 0)
+        if not visited.size:
+            return [(None, None)] * n_texts
+        text_of = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
+        packed = ((text_of[visited] * self.n_features + features[visited]) << _BITS) | visited
+        packed.sort()
+        key = packed >> _BITS
+        runs = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        counts = np.diff(np.append(runs, key.size))
+        first = packed[runs] & _MASK
+        packed = (first << (2 * _BITS)) | ((key[runs] % self.n_features) << _BITS) | counts
+        packed.sort()
+        found = ((packed >> _BITS) & _MASK).astype(np.intp)
+        times = (packed & _MASK).astype(np.float32)
+        bounds = np.searchsorted(text_of[packed >> (2 * _BITS)], np.arange(n_texts + 1)).tolist()
+        return [(found[a:b], times[a:b]) if b > a else (None, None)
+                for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    def _fold(self, data: bytes, idx: Any, counts: Any) -> _Folded:
+        """py3langid's ``_decide`` for the visited features ``idx`` (``counts`` times each), then
+        ``rank`` and the folding of :func:`_scores_reference`."""
+        np = self.np
+        if idx is not None:
+            fresh = idx[~self.converted[idx]]
+            if fresh.size:
+                self.table32[fresh] = self.table16[fresh]
+                self.converted[fresh] = True
+            scores = np.log1p(counts) @ self.table32[idx] + self.nb_pc
+        else:
+            scores = np.full(self.n_classes, 0.0, dtype=np.float32)
+        scores *= 1.0 / math.sqrt(len(data) or 1)
+        np.exp(scores - scores.max(), out=scores)
+        scores /= scores.sum()
+        for i, j in self.alias_pairs:
+            scores[i] += scores[j]
+            scores[j] = 0.0
+        return _Folded(self, scores[self.columns])
+
+
+class _Folded:
+    """The folded scores of one text — the dict :func:`_scores_reference` builds, with the same
+    float for every language — computed without sorting the ~140 labels by score and summing
+    them one by one in Python. The reference adds each language's labels best first: a language
+    of one label scores that label's probability, one of two the sum of both (addition of two
+    numbers does not depend on their order); those of three or more are summed best first here
+    too. The dict's order (the order of each language's best label in the ranking) only decides
+    between languages of exactly equal score: :meth:`best` applies it then.
+    :meth:`items` builds the reference's dict, order included (for the tests)."""
+
+    __slots__ = ("_ranker", "_probs", "_sums")
+
+    def __init__(self, ranker: _Ranker, values: Any) -> None:
+        np = ranker.np
+        probs = values.astype(np.float64)  # what float(value) gives, label by label
+        sums = np.bincount(ranker.label_codes, weights=probs[ranker.coded_labels],
+                           minlength=len(ranker.code_names))
+        if ranker.multi_codes.size:
+            grid = np.append(probs, 0.0)[ranker.multi_labels]  # padded with a 0.0 label
+            grid = -np.sort(-grid, axis=1)  # best first
+            total = grid[:, 0].copy()
+            for column in range(1, grid.shape[1]):
+                total += grid[:, column]
+            sums[ranker.multi_codes] = total
+        self._ranker, self._probs, self._sums = ranker, probs, sums
+
+    def __bool__(self) -> bool:
+        return bool(self._ranker.code_names)
+
+    def __getitem__(self, code: str) -> float:
+        return float(self._sums[self._ranker.code_index[code]])
+
+    def get(self, code: str, default: float = 0.0) -> float:
+        index = self._ranker.code_index.get(code)
+        return default if index is None else float(self._sums[index])
+
+    def best(self) -> str:
+        """``max(d, key=d.__getitem__)`` of the reference dict ``d``: the first of the highest."""
+        ranker, sums, probs = self._ranker, self._sums, self._probs
+        tied = ranker.np.flatnonzero(sums == sums.max()).tolist()
+        if len(tied) > 1:  # the one whose best label ranks first (higher score, then column)
+            tied.sort(key=lambda code: min((-probs[label], label) for label in ranker.code_labels[code]))
+        return ranker.code_names[tied[0]]
+
+    def items(self) -> list[tuple[str, float]]:
+        ranker, probs = self._ranker, self._probs.tolist()
+        folded: dict[str, float] = {}
+        # rank's order: best first, ties in label order (a stable sort of the negated scores).
+        for k in ranker.np.argsort(-self._probs, kind="stable").tolist():
+            code = ranker.codes[k]
+            if code is None:
+                continue
+            folded[code] = folded.get(code, 0.0) + probs[k]
+        return list(folded.items())
+
+
+#: py3langid versions whose ``_decide``/``rank``/``visit_counts`` _Ranker reproduces (checked by
+#: tests/test_pipeline_language.py); with any other, scores come from ``rank`` itself.
+CHECKED_PY3LANGID = frozenset({"0.4.0"})
+
+
+@lru_cache(maxsize=1)
+def _ranker() -> _Ranker | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        checked = version("py3langid") in CHECKED_PY3LANGID
+    except PackageNotFoundError:
+        checked = False
+    return _Ranker.build(_identifier(), _model_digest()) if checked else None
+
+
+def _model_digest() -> str | None:
+    """sha256 of the model file py3langid loads (see :data:`SYNCHRONISING_MODELS`)."""
+    import hashlib
+
+    from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+    try:
+        return hashlib.sha256((MODEL_DIR / MODEL_FILE).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _scores(text: str) -> dict[str, float] | _Folded:
+    ranker = _ranker()
+    return ranker.scores(text) if ranker is not None else _scores_reference(text)
+
+
+def _scores_many(texts: Sequence[str]) -> list[dict[str, float]] | list[_Folded]:
+    ranker = _ranker()
+    if ranker is None:
+        return [_scores_reference(text) for text in texts]
+    return ranker.scores_many(texts)
 
 
 def detect_language(
@@ -142,6 +463,43 @@ def detect_language(
     ``hint`` is the item's declared language ("fr-FR" counts as "fr"); ``candidates`` are the
     source's languages, weaker hints used after ``hint``.
     """
+    pending = _before_model(text, hint, candidates)
+    if not isinstance(pending, _Pending):
+        return pending
+    return _after_model(_scores(pending.sample), pending)
+
+
+def detect_languages(
+    requests: Sequence[tuple[str, str | None, Iterable[str]]],
+) -> list[str | None]:
+    """``detect_language(text, hint, candidates=candidates)`` of each ``(text, hint,
+    candidates)``, in order — the same answers, with the model's byte n-gram walk done once over
+    all the texts that need it (a feed's entries), in numpy, instead of byte by byte per text."""
+    answers: list[str | None] = []
+    pending: list[tuple[int, _Pending]] = []
+    for text, hint, candidates in requests:
+        answer = _before_model(text, hint, candidates)
+        if isinstance(answer, _Pending):
+            pending.append((len(answers), answer))
+            answer = None
+        answers.append(answer)
+    if pending:
+        for (i, state), scores in zip(pending, _scores_many([p.sample for _, p in pending]), strict=True):
+            answers[i] = _after_model(scores, state)
+    return answers
+
+
+class _Pending:
+    """What :func:`_after_model` needs once the model has scored ``sample``."""
+
+    __slots__ = ("sample", "hints", "hint_code", "letters")
+
+    def __init__(self, sample: str, hints: list[str], hint_code: str | None, letters: int) -> None:
+        self.sample, self.hints, self.hint_code, self.letters = sample, hints, hint_code, letters
+
+
+def _before_model(text: str, hint: str | None, candidates: Iterable[str]) -> str | None | _Pending:
+    """The answer when no model score is needed, else what the model must score."""
     if not text or not text.strip():
         return None
     hint_code = normalise_language_code(hint)
@@ -152,17 +510,21 @@ def detect_language(
             hints.append(code)
 
     sample = text[:MAX_DETECT_CHARS]
-    letters = len(_LETTER.findall(sample[:SHORT_TEXT_LETTERS * 4]))
+    letters = _count_letters(sample[:SHORT_TEXT_LETTERS * 4])
     if letters == 0:
         return hints[0] if hints else None
     if hints:
         quick = _by_function_words(sample, hints)
         if quick is not None:
             return quick
-    scores = _scores(sample)
+    return _Pending(sample, hints, hint_code, letters)
+
+
+def _after_model(scores: dict[str, float] | _Folded, pending: _Pending) -> str | None:
+    hints, hint_code, letters = pending.hints, pending.hint_code, pending.letters
     if not scores:
         return hints[0] if hints else None
-    best = max(scores, key=scores.__getitem__)
+    best = scores.best() if isinstance(scores, _Folded) else max(scores, key=scores.__getitem__)
     best_score = scores[best]
     if not hints:
         return best if best_score >= MIN_CONFIDENCE else None

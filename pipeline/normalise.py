@@ -29,21 +29,21 @@ Field by field:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from pipeline.dates import parse_date
-from pipeline.errors import BadURL, SkipItem
+from pipeline.errors import BadURL, PipelineError, SkipItem
 from pipeline.items import Article, RawReport
-from pipeline.language import detect_language
+from pipeline.language import detect_language, detect_languages
 from pipeline.text import content_hash, first_sentences, fix_mojibake, html_to_text
 from pipeline.urls import canonical_url
 
 if TYPE_CHECKING:
     from store.registry_types import Source
 
-__all__ = ["TagLike", "Tagger", "normalise"]
+__all__ = ["TagLike", "Tagger", "normalise", "normalise_many"]
 
 TITLE_FROM_TEXT_WORDS = 12
 TITLE_MAX_CHARS = 300
@@ -65,7 +65,23 @@ class TagLike(Protocol):
 Tagger = Callable[[str, str, "Source | None"], TagLike]
 
 _READ_MORE = re.compile(r"\s*(?:\[(?:…|\.\.\.)\]|(?:Continue reading|Read more)\W{0,5})\s*$")
-_ANY_WS = re.compile(r"\s+")
+
+
+# _READ_MORE can only match in the last few characters (the whitespace around its words is
+# folded to one character by html_to_text); scanning a 200,000-character text for it from the
+# start cost more than everything else about the summary.
+_READ_MORE_TAIL = 64
+_READ_MORE_CORE = 22  # longest thing _READ_MORE matches between its \s* ("Continue reading" + 5)
+
+
+def _drop_read_more(text: str) -> str:
+    """``_READ_MORE.sub("", text)``, looking only at the tail when that gives the same answer."""
+    tail = len(text) - _READ_MORE_TAIL
+    if tail > 0 and _READ_MORE.search(text, tail) is None and not text[tail + _READ_MORE_CORE:].isspace():
+        # No match starts in the tail, and one starting earlier would need the tail to be its
+        # core plus only whitespace: there is none.
+        return text
+    return _READ_MORE.sub("", text)
 
 
 def _clean_text(html: str | None, limit: int) -> str:
@@ -94,7 +110,7 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def _one_line(text: str) -> str:
-    return _ANY_WS.sub(" ", text).strip()
+    return " ".join(text.split())  # every run of whitespace one space, the ends stripped
 
 
 def _title_from(text: str) -> str:
@@ -143,6 +159,37 @@ def normalise(
     Raises :class:`pipeline.errors.SkipItem` when the entry has no usable URL; every other
     defect of the input is repaired or flagged, never raised.
     """
+    article, request = _all_but_language(raw, source, now=now, max_text_chars=max_text_chars)
+    text, hint, candidates = request
+    return _complete(article, detect_language(text, hint, candidates=candidates), source, tagger)
+
+
+def normalise_many(
+    raws: Sequence[RawReport],
+    source: Source | None,
+    *,
+    now: datetime,
+    max_text_chars: int = 200_000,
+    tagger: Tagger | None = None,
+) -> list[Article | PipelineError]:
+    """:func:`normalise` of each report, in order: the article, or the :class:`PipelineError` it
+    raised. The same articles, with the language model run once over all of them
+    (:func:`pipeline.language.detect_languages`), which costs a fraction of one run per entry."""
+    drafts: list[tuple[Article, tuple[str, str | None, tuple[str, ...]]] | PipelineError] = []
+    for raw in raws:
+        try:
+            drafts.append(_all_but_language(raw, source, now=now, max_text_chars=max_text_chars))
+        except PipelineError as exc:
+            drafts.append(exc)
+    languages = iter(detect_languages([d[1] for d in drafts if not isinstance(d, PipelineError)]))
+    return [d if isinstance(d, PipelineError) else _complete(d[0], next(languages), source, tagger)
+            for d in drafts]
+
+
+def _all_but_language(
+    raw: RawReport, source: Source | None, *, now: datetime, max_text_chars: int
+) -> tuple[Article, tuple[str, str | None, tuple[str, ...]]]:
+    """The article without its language and tags, and what to detect its language from."""
     url = _resolve_url(raw)
 
     text = _clean_text(raw.content_html or raw.summary_html, max_text_chars)
@@ -152,7 +199,7 @@ def normalise(
         summary_source = _clean_text(raw.summary_html, max_text_chars)
     else:
         summary_source = text
-    summary = first_sentences(_READ_MORE.sub("", summary_source), SUMMARY_MAX_CHARS)
+    summary = first_sentences(_drop_read_more(summary_source), SUMMARY_MAX_CHARS)
 
     title = _one_line(fix_mojibake(html_to_text((raw.title or "")[: TITLE_MAX_CHARS * 20])))
     if len(title) > TITLE_MAX_CHARS:
@@ -166,25 +213,10 @@ def normalise(
         tz=source.timezone if source else None,
         now=now,
     )
-    language = detect_language(
-        f"{title}\n{text[:LANGUAGE_SAMPLE_CHARS]}",
-        raw.language_hint,
-        candidates=source.languages if source else (),
-    )
-
-    countries: list[str] = []
-    weights: dict[str, float] = {}
-    region: str | None = None
-    topics: list[str] = []
-    if tagger is not None:
-        tags = tagger(title, text, source)
-        countries, weights = list(tags.countries), dict(tags.weights)
-        region, topics = tags.region, list(tags.topics)
-    if not countries and source is not None and source.country:
-        countries, weights, region = [source.country], {source.country: 1.0}, source.region
-
+    request = (f"{title}\n{text[:LANGUAGE_SAMPLE_CHARS]}", raw.language_hint,
+               tuple(source.languages) if source else ())
     guid = (raw.guid or "").strip() or None
-    return Article(
+    article = Article(
         source_id=raw.source_id,
         guid=guid,
         url=url,
@@ -194,12 +226,28 @@ def normalise(
         published=date.value,
         date_flag=date.flag,
         raw_date=raw.raw_date,
-        language=language,
+        language=None,
         content_hash=content_hash(text or title),
-        countries=countries,
-        country_weights=weights,
-        region=region,
-        topics=topics,
         feed_url=raw.feed_url,
         fetched_via=raw.fetched_via,
     )
+    return article, request
+
+
+def _complete(article: Article, language: str | None, source: Source | None,
+              tagger: Tagger | None) -> Article:
+    """Set the language, then the countries, region and topics (see the module docstring)."""
+    article.language = language
+    countries: list[str] = []
+    weights: dict[str, float] = {}
+    region: str | None = None
+    topics: list[str] = []
+    if tagger is not None:
+        tags = tagger(article.title, article.text, source)
+        countries, weights = list(tags.countries), dict(tags.weights)
+        region, topics = tags.region, list(tags.topics)
+    if not countries and source is not None and source.country:
+        countries, weights, region = [source.country], {source.country: 1.0}, source.region
+    article.countries, article.country_weights = countries, weights
+    article.region, article.topics = region, topics
+    return article

@@ -85,6 +85,40 @@ _INVISIBLE = dict.fromkeys(
 )  # fmt: skip
 # Keep ZWNJ/ZWJ out of the table: Persian, Arabic and Indic scripts need them.
 del _INVISIBLE[0x200C], _INVISIBLE[0x200D]
+_ASCII_INVISIBLE = bytes(c for c in _INVISIBLE if c < 0x80)
+_INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_INVISIBLE)) + "]")
+
+
+# Whitespace folding without a regular expression: str.split() splits on exactly the characters
+# that ``\s`` matches (str.isspace), and it costs a fraction of a regex scan that matches at
+# every space between two words. Each helper names the regex substitution it stands for.
+def _fold_ws(text: str) -> str:
+    """``_WS.sub(" ", text)``: every run of whitespace becomes one space (ends kept)."""
+    words = text.split()
+    if not words:
+        return " " if text else ""
+    folded = " ".join(words)
+    if text[0].isspace():
+        folded = " " + folded
+    if text[-1].isspace():
+        folded += " "
+    return folded
+
+
+def _fold_inline_ws(text: str) -> str:
+    """``_INLINE_WS.sub(" ", text)``: runs of whitespace other than "\\n" become one space."""
+    if "\n" not in text:
+        return _fold_ws(text)
+    return "\n".join([_fold_ws(line) for line in text.split("\n")])
+
+
+def _drop_invisible(text: str) -> str:
+    """``text.translate(_INVISIBLE)``."""
+    if text.isascii():
+        return text.encode("ascii").translate(None, _ASCII_INVISIBLE).decode("ascii")
+    if _INVISIBLE_CHAR.search(text) is None:  # translate looks every character up in a dict
+        return text
+    return text.translate(_INVISIBLE)
 
 
 def _end_tag(name: str) -> re.Pattern[str]:
@@ -121,7 +155,7 @@ def _strip_markup(markup: str, *, keep_newlines: bool = False) -> str:
     ``keep_newlines`` keeps line breaks found in text nodes: set for plain text and for the
     passes over text that a first pass already produced.
     """
-    fold = _INLINE_WS if keep_newlines else _WS
+    fold = _fold_inline_ws if keep_newlines else _fold_ws
     out: list[str] = []
     skipping: list[str] = []
     pos = 0
@@ -131,7 +165,7 @@ def _strip_markup(markup: str, *, keep_newlines: bool = False) -> str:
         if lt < 0:
             lt = size
         if lt > pos and not skipping:
-            out.append(fold.sub(" ", _unescape(markup[pos:lt])))
+            out.append(fold(_unescape(markup[pos:lt])))
         if lt >= size:
             break
         nxt = markup[lt + 1 : lt + 2]
@@ -145,7 +179,7 @@ def _strip_markup(markup: str, *, keep_newlines: bool = False) -> str:
                 end = markup.find("]]>", lt + 9)
                 stop = size if end < 0 else end
                 if not skipping:
-                    out.append(fold.sub(" ", markup[lt + 9 : stop]))
+                    out.append(fold(markup[lt + 9 : stop]))
                 pos = size if end < 0 else end + 3
             else:  # doctype or bogus comment
                 end = markup.find(">", lt + 2)
@@ -223,10 +257,17 @@ def _emit_break(out: list[str], name: str) -> None:
 
 def fold_whitespace(text: str) -> str:
     """Fold spaces inside lines, keep single line breaks and paragraph breaks ("\\n\\n")."""
-    text = text.translate(_INVISIBLE)
-    text = _INLINE_WS.sub(" ", text)
-    text = _SPACE_AROUND_NEWLINE.sub("\n", text)
-    return _MANY_NEWLINES.sub("\n\n", text).strip()
+    # Same result as: translate(_INVISIBLE), _INLINE_WS → " ", _SPACE_AROUND_NEWLINE → "\\n",
+    # _MANY_NEWLINES → "\\n\\n", strip() (a test checks it); each line is folded and stripped
+    # in one split/join instead of four regex scans of the whole text.
+    # Three or more line breaks in a row are two: of two or more blank lines, one is kept (and
+    # none before the first line of text, which strip() would remove).
+    lines: list[str] = []
+    for line in _drop_invisible(text).split("\n"):
+        line = " ".join(line.split())
+        if line or (lines and lines[-1]):
+            lines.append(line)
+    return "\n".join(lines).strip()
 
 
 def html_to_text(html_text: str | None) -> str:
@@ -293,6 +334,8 @@ def fix_mojibake(text: str) -> str:
     are replaced, so real text ("Straße“", "ÉTÉ") is left alone. Applied twice at most, for text
     that went through the mistake twice.
     """
+    if text.isascii():  # every mojibake sequence has non-ASCII characters
+        return text
     for _ in range(2):
         repaired = _MOJIBAKE.sub(_repair, text)
         if repaired == text:
@@ -303,10 +346,17 @@ def fix_mojibake(text: str) -> str:
 
 # --- hashing and summaries --------------------------------------------------------------------
 _NON_WORD = re.compile(r"[\W_]+")
+# ASCII letters and digits lower-cased, every other byte a space.
+_ASCII_WORD_BYTES = bytes(b if chr(b).isalnum() else 32 for b in range(128)).lower() + bytes(range(128, 256))
 
 
 def normalise_for_hash(text: str) -> str:
     """NFKC, case-folded, every run of punctuation, symbols and whitespace folded to one space."""
+    if text.isascii():
+        # NFKC leaves ASCII alone and casefold() is lower(); every character but a letter or a
+        # digit separates words: the same result as below without a regex scan.
+        words = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
+        return " ".join(words)
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
@@ -325,7 +375,7 @@ def first_sentences(text: str, n_chars: int = 300) -> str:
     When the first sentence alone is longer, it is cut at a word boundary and ends with "…".
     Paragraph breaks become spaces.
     """
-    flat = _WS.sub(" ", text[: n_chars * 4]).strip()
+    flat = " ".join(text[: n_chars * 4].split())  # _WS.sub(" ", ...).strip()
     if len(flat) <= n_chars:
         return flat
     head = flat[: n_chars + 1]

@@ -159,7 +159,7 @@ def prepare_feed(job: FeedJob) -> FeedResult:
     reason; a date it could not trust in ``outcome.date_flagged``.
     """
     from pipeline.errors import PipelineError
-    from pipeline.normalise import normalise
+    from pipeline.normalise import normalise_many
     from pipeline.tagging import tag_article
 
     reports, outcome = parse_feed_body(
@@ -168,11 +168,10 @@ def prepare_feed(job: FeedJob) -> FeedResult:
     )
     if not job.normalise:
         return FeedResult(outcome, reports)
-    for report in reports:
-        try:
-            article = normalise(report, job.source, now=job.now)
-        except PipelineError as exc:
-            outcome.skipped.append(f"{job.feed_url}: {exc}")
+    # One call for the feed's entries: the language model reads them all in one pass.
+    for article in normalise_many(reports, job.source, now=job.now):
+        if isinstance(article, PipelineError):
+            outcome.skipped.append(f"{job.feed_url}: {article}")
             continue
         if article.date_flag:
             outcome.date_flagged += 1

@@ -67,3 +67,166 @@ def test_long_text_is_capped() -> None:
 )
 def test_normalise_language_code(code: str | None, expected: str | None) -> None:
     assert normalise_language_code(code) == expected
+
+
+def _corpus() -> list[str]:
+    import json
+    import random
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "bench" / "data" / "tagging"
+    rows = [json.loads(line) for path in sorted(data.glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [f"{r['title']}\n{r['text']}" for r in rows] + list(TEXTS.values())
+    rng = random.Random(11)
+    more = []
+    for text in texts:
+        start = rng.randrange(len(text))
+        more += [text[:500], text[start:start + rng.randrange(1, 400)], text.upper()[:300],
+                 text.encode("utf-8")[:rng.randrange(1, 120)].decode("utf-8", "ignore")]
+    junk = "ab é ü Ж ж ا ب 中 1 .,!\n\t"
+    more += ["".join(rng.choice(junk) for _ in range(rng.randrange(0, 200))) for _ in range(300)]
+    return texts + more + ["", " ", "123", "\x00", "ÀÉÎ"]
+
+
+def test_fast_scores_equal_py3langid_rank_to_the_last_bit() -> None:
+    """pipeline.language._Ranker computes what py3langid's rank() gives, folded: same floats,
+    same order (which breaks ties between equal scores)."""
+    # The installed py3langid is one this was checked against (else rank() is used, slower):
+    # after an upgrade, add its version to CHECKED_PY3LANGID once these tests pass with it.
+    from importlib.metadata import version
+
+    from pipeline import language
+
+    assert version("py3langid") in language.CHECKED_PY3LANGID
+    assert language._ranker() is not None
+    for text in _corpus():
+        fast, reference = language._scores(text), language._scores_reference(text)
+        assert list(fast.items()) == list(reference.items()), repr(text[:80])
+
+
+def test_ascii_letter_and_word_helpers_match_their_regexes() -> None:
+    from pipeline import language
+
+    for text in _corpus() + [t.lower() for t in _corpus()] + ["a_b 1x x1 é", "\t\x00z Z_"]:
+        assert language._count_letters(text) == len(language._LETTER.findall(text))
+        assert language._words(text) == language._WORD.findall(text)
+
+
+def test_batched_detection_gives_each_text_its_own_answer() -> None:
+    """detect_languages walks the model's DFA over many texts at once: the answers, and the
+    scores behind them, are those of one text at a time."""
+    import random
+
+    from pipeline import language
+
+    texts = _corpus()
+    assert language._ranker().sync_bytes is not None  # the batched walk is in use
+    rng = random.Random(3)
+    hints = [(None, ()), ("en", ()), ("fr", ("fr", "ar")), (None, ("es",)), ("de-DE", ("en",))]
+    for size in (1, 2, 7, 50, 400):
+        batch = [(text, *rng.choice(hints)) for text in rng.sample(texts, min(size, len(texts)))]
+        expected = [language.detect_language(t, h, candidates=c) for t, h, c in batch]
+        assert language.detect_languages(batch) == expected
+        samples = [t[:language.MAX_DETECT_CHARS] for t, _, _ in batch if t.strip()]
+        many = language._scores_many(samples)
+        reference = [language._scores_reference(t) for t in samples]
+        assert [list(s.items()) for s in many] == [list(s.items()) for s in reference]
+    assert language.detect_languages([]) == []
+
+
+def test_the_model_walk_synchronises_as_recorded() -> None:
+    """The batched walk relies on this: from any two states, the same bytes lead to the same
+    state after SYNCHRONISING_MODELS[model] bytes (so a position's state depends only on the
+    bytes just before it). Proved by following every pair of states the walk can be in."""
+    import numpy as np
+
+    from pipeline import language
+
+    digest = language._model_digest()
+    assert digest in language.SYNCHRONISING_MODELS, (
+        f"new py3langid model {digest}: run this test's proof with its depth and list it")
+    depth = language.SYNCHRONISING_MODELS[digest]
+    identifier = language._identifier()
+    ranker = language._ranker()
+    moves = ranker.nextmove.astype(np.int64).reshape(-1, 256)
+    rows = np.asarray(identifier.tk_row, dtype=np.int64)
+    n = len(rows)
+    # Pairs (state reached from anywhere, state reached from the start) after k common bytes.
+    p = np.arange(1, n, dtype=np.int64)
+    q = np.zeros(n - 1, dtype=np.int64)
+    for _ in range(depth):
+        keys = []
+        for i in range(0, len(p), 20_000):
+            dp, dq = moves[rows[p[i:i + 20_000]]], moves[rows[q[i:i + 20_000]]]
+            apart = dp != dq
+            keys.append(np.unique(dp[apart] * n + dq[apart]))
+        merged = np.unique(np.concatenate(keys)) if keys else np.empty(0, dtype=np.int64)
+        p, q = merged // n, merged % n
+    assert len(p) == 0
+
+
+def test_without_the_fast_path_the_answers_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchecked py3langid (or model) falls back to rank() and the byte-by-byte walk."""
+    from pipeline import language
+
+    batch = [(t, h, c) for t in _corpus()[:200] for h, c in ((None, ()), ("en", ("en",)))]
+    expected = [language.detect_language(t, h, candidates=c) for t, h, c in batch]
+    monkeypatch.setattr(language, "_ranker", lambda: None)
+    assert [language.detect_language(t, h, candidates=c) for t, h, c in batch] == expected
+    assert language.detect_languages(batch) == expected
+
+
+def test_batched_scores_when_the_texts_do_not_fit_in_one_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import language
+
+    texts = [t for t in _corpus() if t.strip()][:300]
+    reference = [list(language._scores_reference(t).items()) for t in texts]
+    monkeypatch.setattr(language, "_WALK_LIMIT", 700)  # several walks, and texts walked alone
+    assert [list(s.items()) for s in language._scores_many(texts)] == reference
+
+
+def _check_folded(folded: object, reference: dict[str, float]) -> None:
+    from pipeline import language
+
+    assert isinstance(folded, language._Folded)
+    assert folded.items() == list(reference.items())
+    for code, value in reference.items():
+        assert folded.get(code) == value and folded[code] == value, code
+    assert folded.get("xx") == 0.0 and bool(folded) == bool(reference)
+    assert folded.best() == max(reference, key=reference.__getitem__)
+
+
+def test_folded_scores_are_the_reference_dict() -> None:
+    """_Folded's sums (without the ranking) and its best language equal the dict that py3langid's
+    rank() gives once folded, float for float."""
+    from pipeline import language
+
+    texts = [t for t in _corpus()]
+    for text in texts:
+        _check_folded(language._scores(text), language._scores_reference(text))
+    for text, folded in zip(texts, language._scores_many(texts), strict=True):
+        _check_folded(folded, language._scores_reference(text))
+
+
+def test_folded_best_breaks_ties_as_the_reference_dict_order_does() -> None:
+    import random
+
+    import numpy as np
+
+    from pipeline import language
+
+    ranker = language._ranker()
+    n = len(ranker.codes)
+    rng = random.Random(9)
+    for _ in range(300):
+        # few distinct values, so that languages tie (also multi-label ones, summing alike)
+        values = np.array([rng.choice([0.0, 0.0, 0.125, 0.25, 0.5]) for _ in range(n)], dtype=np.float32)
+        folded = language._Folded(ranker, values)
+        reference: dict[str, float] = {}
+        probs = values.tolist()
+        for k in np.argsort(-values, kind="stable").tolist():
+            code = ranker.codes[k]
+            if code is not None:
+                reference[code] = reference.get(code, 0.0) + probs[k]
+        _check_folded(folded, reference)

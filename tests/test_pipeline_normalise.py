@@ -258,3 +258,46 @@ def test_hostile_markup_never_reaches_the_article() -> None:
 def test_guid_kept_as_given_and_blank_guid_is_none() -> None:
     assert normalise(raw(guid="  abc-123 "), SOURCE, now=NOW).guid == "abc-123"
     assert normalise(raw(guid=""), SOURCE, now=NOW).guid is None
+
+
+def test_read_more_is_dropped_as_the_regex_over_the_whole_text_would() -> None:
+    import random
+
+    from pipeline.normalise import _READ_MORE, _drop_read_more
+
+    rng = random.Random(5)
+    endings = ["", " Read more", " Read more »", "Continue reading →", " […]", " [...]", " [...] ",
+               "Read more\n", " Read more" + " " * 70, "\u00a0" * 90, " " * 100, "\n\nContinue reading"]
+    words = ["press", "freedom", " ", "\n", "\u00a0", "Read", "more", "[…]", "»", "Continue", "reading"]
+    for _ in range(3000):
+        body = "".join(rng.choice(words) for _ in range(rng.randrange(0, 60)))
+        text = body + rng.choice(endings)
+        assert _drop_read_more(text) == _READ_MORE.sub("", text), repr(text)
+
+
+def test_normalise_many_is_normalise_of_each() -> None:
+    from pipeline.errors import PipelineError
+    from pipeline.normalise import normalise_many
+
+    reports = [
+        raw(),
+        raw(url=None, guid=None),  # skipped: no link or guid
+        raw(title="Le journaliste", summary_html="<p>Le journaliste a été arrêté lundi à Dakar par la police "
+            "après la publication d'une enquête sur la corruption au ministère de la santé.</p>",
+            language_hint=None),
+        raw(summary_html="", title="", content_html=None),
+        raw(url="javascript:alert(1)", guid="item-42"),  # skipped: no usable link
+        raw(title="خبر", summary_html="<p>اعتقلت الشرطة الصحفي يوم الاثنين في القاهرة</p>",
+            language_hint="ar"),
+        raw(summary_html=BODY * 3),
+    ]
+    batch = normalise_many(reports, SOURCE, now=NOW)
+    assert len(batch) == len(reports)
+    for report, got in zip(reports, batch, strict=True):
+        try:
+            expected: object = normalise(report, SOURCE, now=NOW)
+        except PipelineError as exc:
+            assert isinstance(got, PipelineError) and str(got) == str(exc)
+            continue
+        assert got == expected
+    assert normalise_many([], SOURCE, now=NOW) == []

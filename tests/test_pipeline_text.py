@@ -127,3 +127,74 @@ def test_content_hash_is_sha256_hex_and_distinguishes_texts() -> None:
 def test_first_sentences(text: str, n_chars: int, expected: str) -> None:
     assert first_sentences(text, n_chars) == expected
     assert len(first_sentences(text, n_chars)) <= n_chars
+
+
+# --- the regex-free fast paths give the regexes' answers --------------------------------------
+_JUNK = ("abc DÉF é ü ß 中文 Привет لا _-.,!?…'\" 0123 <p> </div> &amp; &#x41; Ã© â€™ Â "
+         " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2003\u2028\u2029\u202f\u205f\u3000"
+         "\u200b\u200c\u200d\u2060\ufeff\xad\x00\x07\x7f\x9f\u202a\u2066")
+
+
+def _junk_strings(n: int = 3000) -> list[str]:
+    import random
+
+    rng = random.Random(20261128)
+    out = ["", " ", "\n", " \n ", "\n\n\n\n", "a", " a ", "a  b", "a\n \n b", "\r\n", "\x0b", "\x1c"]
+    for _ in range(n):
+        size = rng.choice((1, 2, 3, 8, 40, 300))
+        out.append("".join(rng.choice(_JUNK) for _ in range(size)))
+    for _ in range(n // 3):  # mostly ASCII, as most feeds are
+        out.append("".join(rng.choice("ab c  d\n\t.,_-xyZ09\r") for _ in range(rng.randrange(0, 80))))
+    return out
+
+
+def test_whitespace_helpers_match_their_regexes() -> None:
+    import re
+
+    from pipeline import text as t
+
+    around, many = re.compile(r" ?\n ?"), re.compile(r"\n{3,}")
+    for s in _junk_strings():
+        assert t._fold_ws(s) == t._WS.sub(" ", s), repr(s)
+        assert t._fold_inline_ws(s) == t._INLINE_WS.sub(" ", s), repr(s)
+        assert t._drop_invisible(s) == s.translate(t._INVISIBLE), repr(s)
+        reference = many.sub("\n\n", around.sub("\n", t._INLINE_WS.sub(" ", s.translate(t._INVISIBLE))))
+        assert t.fold_whitespace(s) == reference.strip(), repr(s)
+
+
+def test_ascii_fast_paths_match_the_general_ones() -> None:
+    import hashlib
+    import re
+    import unicodedata
+
+    from pipeline import text as t
+
+    non_word = re.compile(r"[\W_]+")
+    for s in _junk_strings():
+        reference = non_word.sub(" ", unicodedata.normalize("NFKC", s).casefold()).strip()
+        assert normalise_for_hash(s) == reference, repr(s)
+        assert content_hash(s) == hashlib.sha256(reference.encode("utf-8")).hexdigest()
+        assert first_sentences(s, 50) == first_sentences_reference(s, 50), repr(s)
+        if s.isascii():
+            assert fix_mojibake(s) == s and not t._MOJIBAKE.search(s)
+
+
+def first_sentences_reference(text: str, n_chars: int) -> str:
+    """first_sentences with the regex fold it had before the fast path."""
+    import re
+
+    from pipeline import text as t
+
+    flat = re.sub(r"\s+", " ", text[: n_chars * 4]).strip()
+    if len(flat) <= n_chars:
+        return flat
+    head = flat[: n_chars + 1]
+    cut = 0
+    for end in t._SENTENCE_END.finditer(head):
+        if end.end() <= n_chars:
+            cut = end.end()
+    if cut:
+        return head[:cut].rstrip()
+    space = head.rfind(" ", 0, n_chars)
+    cut = space if space > n_chars // 2 else n_chars - 1
+    return head[:cut].rstrip() + "…"
