@@ -144,6 +144,10 @@ class FeedJob:
     #: False for ``fulltext`` sources: the reports go on to have their article pages fetched
     #: (scrapers/fulltext.py) and are normalised by the item pipeline afterwards.
     normalise: bool = True
+    #: Also compute each article's near-duplicate payload for the store
+    #: (:func:`attach_prepared_keys`): set when the job runs in a worker process, whose CPU the
+    #: store's process then saves.
+    prepare_keys: bool = False
 
 
 @dataclass
@@ -177,7 +181,26 @@ def prepare_feed(job: FeedJob) -> FeedResult:
             outcome.date_flagged += 1
         tag_article(article, job.source)
         outcome.articles.append(article)
+    if job.prepare_keys:
+        attach_prepared_keys(outcome.articles)
     return FeedResult(outcome)
+
+
+def attach_prepared_keys(articles: list[Any]) -> None:
+    """Attach to each article what the store's near-duplicate level would compute for it
+    regardless of the store's state (``store.similarity.prepare_keys``): its boilerplate
+    segments, its text as cleaned of generic footers and that text's signatures. An attribute,
+    not a field: never stored, never compared, absent from the article's JSON; the store uses it
+    only for the very text it was made from, and only when none of the article's segments is
+    learnt boilerplate of its source (docs/dedup.md)."""
+    from store.articles import PREPARED_ATTR
+    from store.similarity import prepare_keys
+
+    if not articles:
+        return
+    prepared = prepare_keys([(a.text, a.title, a.language) for a in articles])
+    for article, keys in zip(articles, prepared, strict=True):
+        setattr(article, PREPARED_ATTR, keys)
 
 
 def warm() -> None:

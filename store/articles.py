@@ -90,6 +90,13 @@ class _Entry:
     key: tuple[str, str]
     values: dict[str, Any]  # column values of the article table
     countries: list[tuple[str, float, bool]]
+    #: ``store.similarity.PreparedKeys`` a feed worker attached to the article, if any.
+    prepared: Any = None
+
+
+#: The attribute (not a field: never stored, never compared) under which a feed worker hands the
+#: store an article's precomputed near-duplicate payload (``scrapers.feedwork``).
+PREPARED_ATTR = "prepared_keys"
 
 
 def _prepare(article: Article) -> _Entry:
@@ -114,7 +121,8 @@ def _prepare(article: Article) -> _Entry:
         "fetched_via": article.fetched_via or "feed",
     }
     return _Entry((article.source_id, values["guid_key"]), values,
-                  country_rows(article.countries, article.country_weights))
+                  country_rows(article.countries, article.country_weights),
+                  getattr(article, PREPARED_ATTR, None))
 
 
 _EXISTING_COLUMNS = (_t.c.id, _t.c.source_id, _t.c.guid_key, _t.c.story_id) + tuple(
@@ -280,7 +288,7 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
                 if any(values[k] != row[k] for k in _INDEXED_COLUMNS):
                     reindex.append(row["id"])
         if row["story_id"] is None:
-            candidates.append(_candidate(row["id"], values, entry.countries))
+            candidates.append(_candidate(row["id"], values, entry.countries, entry.prepared))
 
     if updates:
         session.execute(_UPDATE, updates)
@@ -292,7 +300,8 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
     )
 
     candidates.extend(
-        _candidate(inserted[e.key], e.values, e.countries) for e in unique if e.key in inserted
+        _candidate(inserted[e.key], e.values, e.countries, e.prepared)
+        for e in unique if e.key in inserted
     )
     reindex_articles(session, reindex)
     assigned = assign_candidates(session, candidates, now=now)
@@ -303,7 +312,10 @@ def upsert_articles(session: Session, articles: Sequence[Article], now: datetime
 
 
 def _candidate(
-    article_id: int, values: dict[str, Any], countries: list[tuple[str, float, bool]]
+    article_id: int,
+    values: dict[str, Any],
+    countries: list[tuple[str, float, bool]],
+    prepared: Any = None,
 ) -> Candidate:
     """What story assignment needs, the article's countries (as just written) included."""
     return Candidate(
@@ -319,4 +331,5 @@ def _candidate(
         region=values["region"],
         topics=tuple(values["topics"]),
         countries=tuple(countries),
+        prepared=prepared,
     )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
 import zlib
 from collections import Counter, defaultdict, deque
@@ -36,7 +37,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import cast
+from typing import NamedTuple, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -51,7 +52,9 @@ __all__ = [
     "Scheme",
     "Signature",
     "band_hashes",
+    "KEYS_FINGERPRINT",
     "KeyArrays",
+    "PreparedKeys",
     "batch_key_arrays",
     "batch_keys",
     "crosslang_score",
@@ -59,6 +62,9 @@ __all__ = [
     "jaccard_estimate",
     "jaccard_many",
     "normalise_text",
+    "prepare_keys",
+    "prepared_for",
+    "prime_prepared",
     "query_keys",
     "same_story",
     "shingle_hashes",
@@ -440,6 +446,40 @@ def _strip(text: str, known_boilerplate: Iterable[str] = ()) -> tuple[str, str]:
     return "\n\n".join(kept), "\n\n".join(kept_norm)
 
 
+def _segment_parts(text: str) -> tuple[list[str], list[str], list[list[str]], list[str]]:
+    """The segments of ``text``, their normalised forms, their words and their keys."""
+    segs = _segments(text)
+    norms = [normalise_text(seg) for seg in segs]
+    words = [_words(norm) for norm in norms]
+    return segs, norms, words, [" ".join(w) for w in words]
+
+
+def _observed(segs: Sequence[str], keys: Sequence[str]) -> dict[str, str]:
+    """What :meth:`BoilerplateLearner.observe` counts of a text: segment key → segment."""
+    return {k: seg for k, seg in zip(keys, segs, strict=True) if len(k) >= 12}
+
+
+def _kept(
+    segs: Sequence[str],
+    norms: Sequence[str],
+    keys: Sequence[str],
+    seen: dict[str, dict[str, int]],
+    min_docs: int,
+) -> list[int]:
+    """Positions of the segments kept: neither learnt boilerplate (``seen``: one source's counts
+    in :class:`BoilerplateLearner`) nor generic footers."""
+    phrases = _phrases_in(norms)
+    kept = []
+    for i, (seg, norm, key) in enumerate(zip(segs, norms, keys, strict=True)):
+        titles = seen.get(key)
+        if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
+            continue
+        if _is_generic_boilerplate(seg, norm, phrases):
+            continue
+        kept.append(i)
+    return kept
+
+
 def strip_boilerplate(text: str, known_boilerplate: Iterable[str] = ()) -> str:
     """Drop footer-like paragraphs: those matching the generic multilingual patterns ("Follow us
     on…", "Subscribe…", "Donate…", "About <org>:", "All rights reserved"…) and those that are part
@@ -479,8 +519,11 @@ class BoilerplateLearner:
                 keys[key] = seg
         self._observe_keys(source_id, keys, title)
 
-    def _observe_keys(self, source_id: str, keys: dict[str, str], title: str) -> None:
-        headline = _segment_key(title) or next(iter(keys), "")
+    def _observe_keys(
+        self, source_id: str, keys: dict[str, str], title: str, headline: str | None = None
+    ) -> None:
+        """``headline``: ``_segment_key(title)`` when the caller has it."""
+        headline = (_segment_key(title) if headline is None else headline) or next(iter(keys), "")
         recent, seen = self._recent[source_id], self._seen[source_id]
         recent.append((headline, tuple(keys)))
         text = self._text[source_id]
@@ -535,30 +578,34 @@ class BoilerplateLearner:
     ) -> tuple[str, str, list[str]]:
         """:meth:`clean`, plus the words of the kept normalised text (``Doc.tokens``), which the
         segment keys already hold."""
-        segs = _segments(text)
-        norms = [normalise_text(seg) for seg in segs]
-        words = [_words(norm) for norm in norms]
-        keys = [" ".join(w) for w in words]
+        segs, norms, words, keys = _segment_parts(text)
         if observe:
-            self._observe_keys(
-                source_id,
-                {k: seg for k, seg in zip(keys, segs, strict=True) if len(k) >= 12},
-                title,
-            )
-        seen = self._seen.get(source_id, {})
-        min_docs = self.min_docs
-        phrases = _phrases_in(norms)
-        kept, kept_norm, tokens = [], [], []
-        for seg, norm, key, w in zip(segs, norms, keys, words, strict=True):
-            titles = seen.get(key)
-            if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
-                continue
-            if _is_generic_boilerplate(seg, norm, phrases):
-                continue
-            kept.append(seg)
-            kept_norm.append(norm)
-            tokens += w
-        return "\n\n".join(kept), "\n\n".join(kept_norm), tokens
+            self._observe_keys(source_id, _observed(segs, keys), title)
+        kept = _kept(segs, norms, keys, self._seen.get(source_id, {}), self.min_docs)
+        tokens: list[str] = []
+        for i in kept:
+            tokens += words[i]
+        return (
+            "\n\n".join([segs[i] for i in kept]), "\n\n".join([norms[i] for i in kept]), tokens
+        )
+
+    def clean_prepared(self, source_id: str, prepared: PreparedKeys) -> tuple[str, str] | None:
+        """``clean_words(observe=True)`` of the text ``prepared`` was made from (the caller has
+        checked that with :func:`prepared_for`), from what a worker process computed: observes
+        the text exactly as ``clean_words`` does, then returns the kept text and its normalised
+        form when none of its segments is this source's learnt boilerplate (the text is then
+        cleaned as ``prepared`` assumed, and its precomputed keys hold), else None: the caller
+        cleans it with ``clean_words(observe=False)``."""
+        segs, keys = prepared.segments, prepared.keys
+        self._observe_keys(source_id, _observed(segs, keys), "", headline=prepared.headline)
+        seen = self._seen.get(source_id)
+        if seen:
+            min_docs = self.min_docs
+            for key in keys:
+                titles = seen.get(key)
+                if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
+                    return None
+        return "\n\n".join([segs[i] for i in prepared.kept]), prepared.kept_norm
 
 
 # --------------------------------------------------------------------------------------------
@@ -1320,6 +1367,116 @@ def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tu
         return []
     keys = batch_key_arrays(docs)
     return [(keys.index_of(i), keys.query_of(i)) for i in range(len(docs))]
+
+
+# --------------------------------------------------------------------------------------------
+# Keys computed ahead, in a feed worker process (scrapers/feedwork.py)
+# --------------------------------------------------------------------------------------------
+
+#: Bump when what :class:`PreparedKeys` holds changes meaning.
+PREPARED_VERSION = 1
+
+
+def _fingerprint() -> str:
+    """What precomputed keys depend on besides the article: this module's code (schemes, seeds,
+    segmenting, generic footers, features), numpy's version and the byte order of the packed
+    signatures. Keys computed under another fingerprint are not used."""
+    h = hashlib.blake2b(digest_size=16)
+    try:
+        with open(__file__, "rb") as f:
+            h.update(f.read())
+    except OSError:  # pragma: no cover - no source file (frozen): the schemes at least
+        h.update(repr(sorted(SCHEMES.items())).encode())
+    h.update(f"|{PREPARED_VERSION}|{np.__version__}|{sys.byteorder}".encode())
+    return h.hexdigest()
+
+
+KEYS_FINGERPRINT = _fingerprint()
+
+
+class PreparedKeys(NamedTuple):
+    """What the store's near-duplicate level computes for a new article that does not depend on
+    the store: its boilerplate segments and their keys, the text as cleaned when the source has
+    no learnt boilerplate (generic footers removed), and that text's MinHash signatures, from
+    which :func:`batch_key_arrays` derives the band keys. Computed in a feed worker
+    (:func:`prepare_keys`), carried to the store with the article, never stored.
+
+    ``text``, ``title`` and ``language`` are the inputs (the article's own string objects, so
+    pickled once): :func:`prepared_for` refuses a payload whose inputs differ from the
+    article's."""
+
+    fingerprint: str
+    text: str
+    title: str
+    language: str | None
+    segments: tuple[str, ...]
+    keys: tuple[str, ...]  # each segment's key (its normalised words)
+    headline: str  # the title's segment key
+    kept: tuple[int, ...]  # the segments left by the generic strip
+    kept_norm: str  # their normalised form, joined
+    signatures: bytes  # uint32 minima: text (long texts only), lead, features
+    sizes: tuple[int, int, int]  # the three signatures' sizes; text -1: not computed (short)
+
+
+def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[PreparedKeys]:
+    """:class:`PreparedKeys` of each ``(text, title, language)``, the signatures of all of them
+    computed together (:func:`batch_key_arrays`)."""
+    parts = []
+    docs = []
+    for text, title, language in articles:
+        text, title = text or "", title or ""
+        segs, norms, words, keys = _segment_parts(text)
+        kept = _kept(segs, norms, keys, {}, 1)
+        kept_norm = "\n\n".join([norms[i] for i in kept])
+        tokens: list[str] = []
+        for i in kept:
+            tokens += words[i]
+        docs.append(Doc.cleaned(("\n\n".join([segs[i] for i in kept]), kept_norm, tokens),
+                                title=title, language=language))
+        parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
+                      tuple(kept), kept_norm))
+    _prime_signatures(docs)
+    out = []
+    for doc, part in zip(docs, parts, strict=True):
+        packed = doc.__dict__.get("_signature")
+        lead, feat = doc.lead_signature, doc.feature_signature
+        values = [lead.values, feat.values] if packed is None else [packed[0], lead.values,
+                                                                      feat.values]
+        sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
+        out.append(PreparedKeys(
+            KEYS_FINGERPRINT, *part,
+            np.concatenate(values).astype(np.uint32).tobytes(), sizes,
+        ))
+    return out
+
+
+def prepared_for(
+    prepared: object, text: str, title: str, language: str | None
+) -> PreparedKeys | None:
+    """``prepared`` when it is a :class:`PreparedKeys` of this text, title and language made
+    under this process's :data:`KEYS_FINGERPRINT`; else None."""
+    if (
+        isinstance(prepared, PreparedKeys)
+        and prepared.fingerprint == KEYS_FINGERPRINT
+        and prepared.text == (text or "")
+        and prepared.title == (title or "")
+        and prepared.language == language
+    ):
+        return prepared
+    return None
+
+
+def prime_prepared(doc: Doc, prepared: PreparedKeys) -> None:
+    """Give ``doc`` (made from ``prepared``'s cleaned text) its precomputed signatures, which
+    :func:`batch_key_arrays` then uses instead of computing them."""
+    values = np.frombuffer(prepared.signatures, dtype=np.uint32)
+    text_size, lead_size, feat_size = prepared.sizes
+    lead_n, feat_n = SCHEMES["lead"].num_perm, SCHEMES["xfeat"].num_perm
+    if text_size >= 0:
+        doc.__dict__["_signature"] = (values[: -lead_n - feat_n], "text", text_size)
+    doc.__dict__["lead_signature"] = Signature(values[-lead_n - feat_n : -feat_n], "lead",
+                                               lead_size)
+    doc.__dict__["feature_signature"] = Signature(values[-feat_n:], "xfeat", feat_size)
 
 
 def jaccard_many(doc: Doc, others: Sequence[Doc]) -> list[float]:

@@ -76,6 +76,8 @@ from store.similarity import (
     batch_key_arrays,
     index_keys,
     jaccard_many,
+    prepared_for,
+    prime_prepared,
 )
 from store.types import ensure_utc, utcnow
 
@@ -106,6 +108,9 @@ class Candidate(NamedTuple):
     region: str | None = None
     topics: tuple[str, ...] = ()
     countries: tuple[tuple[str, float, bool], ...] | None = None
+    #: What a feed worker computed ahead for the near-duplicate level (``PreparedKeys``), if
+    #: anything; used only when made from this very text (see ``_make_doc``).
+    prepared: Any = None
 
 
 class MatchLevel:
@@ -340,19 +345,40 @@ def _stamp(content_hash: str, url: str, title: str) -> tuple[str, str, str]:
 
 def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     """The matcher's view of an article; ``row`` is a :class:`Candidate` or an article row (both
-    have id, source_id, title, text, language, url and published)."""
+    have id, source_id, title, text, language, url and published).
+
+    A new article prepared by a feed worker carries its boilerplate segments and signatures
+    (``Candidate.prepared``, :class:`store.similarity.PreparedKeys`): when they were made from
+    this very text, title and language, the learner observes the article from them, and unless
+    one of its segments is the source's learnt boilerplate (then it is cleaned here, as without
+    them) the Doc gets the worker's cleaned text and signatures: the same Doc, the same keys."""
+    fields = {
+        "title": row.title or "",
+        "language": row.language,
+        "url": row.url,
+        "published": row.published,
+        "source_id": row.source_id,
+        "id": row.id,
+    }
+    prepared = getattr(row, "prepared", None) if observe else None
+    if prepared is not None:
+        prepared = prepared_for(prepared, row.text or "", row.title or "", row.language)
+    if prepared is not None:
+        cleaned = state.learner.clean_prepared(row.source_id, prepared)
+        if cleaned is not None:
+            doc = Doc.cleaned(cleaned, **fields)
+            prime_prepared(doc, prepared)
+            return doc
+        # Observed already: clean it here.
+        return Doc.cleaned(
+            state.learner.clean_words(row.source_id, row.text or "", row.title or "",
+                                      observe=False),
+            **fields,
+        )
     cleaned = state.learner.clean_words(
         row.source_id, row.text or "", row.title or "", observe=observe
     )
-    return Doc.cleaned(
-        cleaned,
-        title=row.title or "",
-        language=row.language,
-        url=row.url,
-        published=row.published,
-        source_id=row.source_id,
-        id=row.id,
-    )
+    return Doc.cleaned(cleaned, **fields)
 
 
 def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:

@@ -88,6 +88,9 @@ class FeedSpider(PoolUser, RoundupSpider):
         # Large bodies are parsed, normalised and tagged in a worker process while the reactor
         # goes on downloading and the store goes on writing (scrapers/workers.py).
         if self.pool is not None and len(job.body) >= self.offload_min_bytes:
+            # The worker also computes what the store's near-duplicate level needs of each
+            # article that does not depend on the store (scrapers.feedwork.attach_prepared_keys).
+            job.prepare_keys = True
             try:
                 result = await self.pool.run(prepare_feed, job)
             except WorkerCrashed as exc:

@@ -1,0 +1,268 @@
+"""Near-duplicate keys computed ahead in a feed worker (``store.similarity.prepare_keys``,
+``scrapers.feedwork.attach_prepared_keys``) must be exactly what the store computes without them.
+
+Over realistic corpora — ``bench/dedup.py``'s 318 documents (sources with footers, which the
+store's learner learns as boilerplate) and the entries of ``bench/harvest.py``'s feeds and the
+demo's feeds as ``prepare_feed`` makes them in a worker — every new article's Doc is built both
+ways from the same learner state and compared (cleaned text, words, signatures, index and query
+keys, the learner's state after observing it), and the whole store (stories, decisions, band
+rows) is compared with a store fed the same articles without the payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bench.dedup import load_corpus
+from bench.harvest import write_feeds
+from pipeline.items import Article
+from scrapers.feedwork import FeedJob, attach_prepared_keys, prepare_feed
+from store import stories
+from store.articles import PREPARED_ATTR, upsert_articles
+from store.db import open_db
+from store.models import ArticleBand, ArticleRow, StoryRow
+from store.registry import load_registry_lenient
+from store.registry_types import Source
+from store.similarity import (
+    KEYS_FINGERPRINT,
+    BoilerplateLearner,
+    Doc,
+    PreparedKeys,
+    batch_keys,
+    prepare_keys,
+    prepared_for,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+DEMO_BASE = "http://127.0.0.1:8765"
+
+
+def _dedup_batches() -> list[list[Article]]:
+    """bench/dedup.py's corpus, one document a batch in its shuffled order (as run_store does)."""
+    import random
+
+    from bench.dedup import SEED
+
+    order = load_corpus()
+    random.Random(SEED).shuffle(order)
+    articles = [
+        Article(source_id=rec.source, guid=str(rec.id), url=rec.url, title=rec.title,
+                text=rec.text, summary=rec.text[:200], published=rec.published, date_flag=None,
+                raw_date=None, language=rec.language,
+                content_hash=hashlib.sha256(rec.text.encode()).hexdigest(),
+                countries=list(rec.countries))
+        for rec in order
+    ]
+    attach_prepared_keys(articles)
+    return [[a] for a in articles]
+
+
+FOOTER = ("&lt;p&gt;Member {f} is a network of journalists that has monitored attacks on the "
+          "press in the region since 1998, with offices in three capitals.&lt;/p&gt;")
+
+
+def _feed_batches(tmp: Path, feeds: int, footers: bool = False) -> list[list[Article]]:
+    """The articles of bench/harvest.py's feeds and of the demo's feeds, as a worker prepares
+    them (``prepare_feed`` with ``prepare_keys``), one feed a batch. ``footers``: every entry of
+    the bench's feeds ends with its member's footer paragraph, which the store learns as that
+    source's boilerplate after three headlines."""
+    write_feeds(tmp, feeds, 50)
+    if footers:
+        for f in range(feeds):
+            path = tmp / f"member{f}.xml"
+            xml = path.read_text(encoding="utf-8")
+            path.write_text(xml.replace("</description>", FOOTER.format(f=f) + "</description>"),
+                            encoding="utf-8")
+    jobs = []
+    for f in range(feeds):
+        source = Source(id=f"member{f}", name=f"Member {f}", homepage=f"https://member{f}.example/",
+                        region="africa", country="GH", languages=("en",), allow_local=True)
+        jobs.append(((tmp / f"member{f}.xml").read_bytes(), source, f"http://127.0.0.1:1/member{f}.xml"))
+    registry = tmp / "demo.toml"
+    registry.write_text((ROOT / "demo/sources.toml.in").read_text().replace("{base}", DEMO_BASE))
+    sources, _ = load_registry_lenient(registry)
+    sites = ROOT / "demo/sites"
+    for source in sources:
+        for url in source.feeds:
+            path = sites / url[len(DEMO_BASE) + 1:]
+            path = path / "index.html" if path.is_dir() else path
+            if path.exists():
+                jobs.append((path.read_bytes(), source, url))
+    batches = []
+    for body, source, url in jobs:
+        job = FeedJob(body=body, url=url, headers={}, source=source, feed_url=url,
+                      max_entries=500, now=datetime(2026, 10, 29, 12, tzinfo=UTC),
+                      prepare_keys=True)
+        articles = prepare_feed(job).outcome.articles
+        if articles:
+            batches.append(articles)
+    return batches
+
+
+def _without_payload(batches: list[list[Article]]) -> list[list[Article]]:
+    out = []
+    for batch in batches:
+        copies = []
+        for a in batch:
+            copy = Article(**{k: getattr(a, k) for k in a.__dataclass_fields__})
+            assert not hasattr(copy, PREPARED_ATTR)
+            copies.append(copy)
+        out.append(copies)
+    return out
+
+
+def _learner_state(learner: BoilerplateLearner, source_id: str) -> tuple[Any, ...]:
+    return (list(learner._recent.get(source_id, ())), learner._seen.get(source_id, {}),
+            learner._text.get(source_id, {}))
+
+
+def _twin(learner: BoilerplateLearner, source_id: str) -> BoilerplateLearner:
+    """A learner holding a copy of ``learner``'s state for ``source_id``."""
+    twin = BoilerplateLearner(learner.window, learner.min_docs)
+    twin._recent[source_id] = deque(learner._recent.get(source_id, ()))
+    twin._seen[source_id] = {k: dict(v) for k, v in learner._seen.get(source_id, {}).items()}
+    twin._text[source_id] = dict(learner._text.get(source_id, {}))
+    return twin
+
+
+def _store_checking_each_doc(db: str, batches: list[list[Article]], monkeypatch) -> Counter:
+    """Store ``batches``; for every new article with a payload, build its Doc with and without
+    the payload from the same learner state and compare everything the store uses."""
+    real = stories._make_doc
+    seen: Counter = Counter()
+
+    def checking(state: Any, row: Any, *, observe: bool) -> Doc:
+        prepared = getattr(row, "prepared", None)
+        if not observe or prepared is None:
+            return real(state, row, observe=observe)
+        seen["with payload"] += 1
+        sid = row.source_id
+        twin = _twin(state.learner, sid)
+        doc = real(state, row, observe=True)
+        used = "lead_signature" in doc.__dict__
+        seen["precomputed keys used" if used else "learnt boilerplate: computed in the store"] += 1
+        expected = Doc.cleaned(
+            twin.clean_words(sid, row.text or "", row.title or "", observe=True),
+            title=row.title or "", language=row.language, url=row.url, published=row.published,
+            source_id=sid, id=row.id,
+        )
+        assert _learner_state(state.learner, sid) == _learner_state(twin, sid)
+        assert doc._cleaned == expected._cleaned
+        assert doc.tokens == expected.tokens
+        assert batch_keys([doc]) == batch_keys([expected])
+        got, want = doc.signature, expected.signature
+        assert (got.size, got.values.tolist()) == (want.size, want.values.tolist())
+        for attr in ("lead_signature", "feature_signature"):
+            got, want = getattr(doc, attr), getattr(expected, attr)
+            assert (got.size, got.values.tolist()) == (want.size, want.values.tolist())
+        return doc
+
+    monkeypatch.setattr(stories, "_make_doc", checking)
+    _store(db, batches)
+    monkeypatch.setattr(stories, "_make_doc", real)
+    return seen
+
+
+def _store(db: str, batches: list[list[Article]]) -> None:
+    engine, factory = open_db(db)
+    with factory() as session:
+        for batch in batches:
+            upsert_articles(session, batch, NOW)
+            session.commit()
+    engine.dispose()
+
+
+def _dump(db: str) -> tuple[list[Any], ...]:
+    engine, factory = open_db(db, migrate=False)
+    with factory() as session:
+        articles = session.execute(select(
+            ArticleRow.id, ArticleRow.guid, ArticleRow.story_id, ArticleRow.match_reason,
+            ArticleRow.kind, ArticleRow.credited_source_id).order_by(ArticleRow.id)).all()
+        bands = session.execute(select(
+            ArticleBand.id, ArticleBand.band, ArticleBand.hash, ArticleBand.bucket
+        ).order_by(ArticleBand.id)).all()
+        story_rows = session.execute(select(
+            StoryRow.id, StoryRow.representative_article_id, StoryRow.kind, StoryRow.source_count,
+            StoryRow.published).order_by(StoryRow.id)).all()
+    engine.dispose()
+    return [tuple(r) for r in articles], [tuple(r) for r in bands], [tuple(r) for r in story_rows]
+
+
+@pytest.mark.parametrize("corpus", ["dedup", "feeds", "feeds-with-footers"])
+def test_precomputed_keys_equal_the_stores_for_every_article(corpus, tmp_path, monkeypatch) -> None:
+    if corpus == "dedup":
+        batches = _dedup_batches()
+    elif corpus == "feeds":
+        batches = _feed_batches(tmp_path, 100)
+    else:
+        batches = _feed_batches(tmp_path, 20, footers=True)
+    total = sum(len(b) for b in batches)
+    assert all(isinstance(getattr(a, PREPARED_ATTR), PreparedKeys) for b in batches for a in b)
+    seen = _store_checking_each_doc(f"sqlite:///{tmp_path / 'with.db'}", batches, monkeypatch)
+    assert seen["with payload"] == total
+    if corpus == "dedup":
+        # 318 documents; the members' footers are learnt after three headlines.
+        assert total == 318
+        assert seen["learnt boilerplate: computed in the store"] >= 50
+        assert seen["precomputed keys used"] >= 50
+    elif corpus == "feeds":
+        # 100 feeds x 50 entries and the demo's feeds: no learnt boilerplate.
+        assert total >= 5000
+        assert seen["precomputed keys used"] == total
+    else:
+        # 20 feeds x 50 entries with a footer (and the demo's feeds): from the third entry of a
+        # feed on, the footer is learnt and the store cleans the text itself.
+        assert total >= 1000
+        assert seen["learnt boilerplate: computed in the store"] >= 900
+    _store(f"sqlite:///{tmp_path / 'without.db'}", _without_payload(batches))
+    with_payload = _dump(f"sqlite:///{tmp_path / 'with.db'}")
+    without = _dump(f"sqlite:///{tmp_path / 'without.db'}")
+    assert with_payload == without
+    assert len(with_payload[1]) > total * 20  # band rows were written
+
+
+def test_a_payload_is_used_only_for_its_own_text_and_fingerprint() -> None:
+    text = "Journalists were arrested in the capital on Monday, their union said.\n\nMore."
+    [p] = prepare_keys([(text, "Arrests", "en")])
+    assert prepared_for(p, text, "Arrests", "en") is p
+    assert prepared_for(p, text + " ", "Arrests", "en") is None
+    assert prepared_for(p, text, "Arrest", "en") is None
+    assert prepared_for(p, text, "Arrests", "fr") is None
+    assert prepared_for(p._replace(fingerprint="0" * 32), text, "Arrests", "en") is None
+    assert prepared_for(None, text, "Arrests", "en") is None
+    assert p.fingerprint == KEYS_FINGERPRINT
+
+
+def test_a_stale_payload_is_ignored_and_the_store_computes_the_keys(tmp_path) -> None:
+    [batch] = _dedup_batches()[:1]
+    article = batch[0]
+    stale = getattr(article, PREPARED_ATTR)._replace(fingerprint="stale")
+    setattr(article, PREPARED_ATTR, stale)
+    other = Article(**{k: getattr(article, k) for k in article.__dataclass_fields__})
+    _store(f"sqlite:///{tmp_path / 'a.db'}", [[article]])
+    _store(f"sqlite:///{tmp_path / 'b.db'}", [[other]])
+    assert _dump(f"sqlite:///{tmp_path / 'a.db'}") == _dump(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def test_only_pool_jobs_prepare_keys() -> None:
+    body = (ROOT / "tests/fixtures/feeds").glob("*")
+    path = sorted(p for p in body if p.suffix in (".xml", ".rss", ".atom"))[0]
+    source = Source(id="t", name="T", homepage="https://example.org/")
+    job = FeedJob(body=path.read_bytes(), url="https://example.org/feed.xml", headers={},
+                  source=source, feed_url="https://example.org/feed.xml", max_entries=500,
+                  now=datetime(2026, 10, 29, 12, tzinfo=UTC))
+    plain = prepare_feed(job).outcome.articles
+    assert plain and not any(hasattr(a, PREPARED_ATTR) for a in plain)
+    job.prepare_keys = True
+    prepared = prepare_feed(job).outcome.articles
+    assert prepared == plain  # the payload is not a field: the articles compare equal
+    assert all(prepared_for(getattr(a, PREPARED_ATTR), a.text, a.title, a.language)
+               for a in prepared)
