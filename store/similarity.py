@@ -1397,8 +1397,9 @@ KEYS_FINGERPRINT = _fingerprint()
 class PreparedKeys(NamedTuple):
     """What the store's near-duplicate level computes for a new article that does not depend on
     the store: its boilerplate segments and their keys, the text as cleaned when the source has
-    no learnt boilerplate (generic footers removed), and that text's MinHash signatures, from
-    which :func:`batch_key_arrays` derives the band keys. Computed in a feed worker
+    no learnt boilerplate (generic footers removed), that text's MinHash signatures, from which
+    :func:`batch_key_arrays` derives the band keys, and its features (``Doc.features``, which
+    the decisions read). Computed in a feed worker
     (:func:`prepare_keys`), carried to the store with the article, never stored.
 
     ``text``, ``title`` and ``language`` are the inputs (the article's own string objects, so
@@ -1416,6 +1417,7 @@ class PreparedKeys(NamedTuple):
     kept_norm: str  # their normalised form, joined
     signatures: bytes  # uint32 minima: text (long texts only), lead, features
     sizes: tuple[int, int, int]  # the three signatures' sizes; text -1: not computed (short)
+    features: Features  # ``Doc.features``, which the decisions read (the names gate)
 
 
 def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[PreparedKeys]:
@@ -1445,7 +1447,7 @@ def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[Prepar
         sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
         out.append(PreparedKeys(
             KEYS_FINGERPRINT, *part,
-            np.concatenate(values).astype(np.uint32).tobytes(), sizes,
+            np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features,
         ))
     return out
 
@@ -1468,7 +1470,7 @@ def prepared_for(
 
 def prime_prepared(doc: Doc, prepared: PreparedKeys) -> None:
     """Give ``doc`` (made from ``prepared``'s cleaned text) its precomputed signatures, which
-    :func:`batch_key_arrays` then uses instead of computing them."""
+    :func:`batch_key_arrays` then uses instead of computing them, and its features."""
     values = np.frombuffer(prepared.signatures, dtype=np.uint32)
     text_size, lead_size, feat_size = prepared.sizes
     lead_n, feat_n = SCHEMES["lead"].num_perm, SCHEMES["xfeat"].num_perm
@@ -1477,6 +1479,7 @@ def prime_prepared(doc: Doc, prepared: PreparedKeys) -> None:
     doc.__dict__["lead_signature"] = Signature(values[-lead_n - feat_n : -feat_n], "lead",
                                                lead_size)
     doc.__dict__["feature_signature"] = Signature(values[-feat_n:], "xfeat", feat_size)
+    doc.__dict__["features"] = prepared.features
 
 
 def jaccard_many(doc: Doc, others: Sequence[Doc]) -> list[float]:

@@ -163,6 +163,8 @@ def _store_checking_each_doc(db: str, batches: list[list[Article]], monkeypatch)
         for attr in ("lead_signature", "feature_signature"):
             got, want = getattr(doc, attr), getattr(expected, attr)
             assert (got.size, got.values.tolist()) == (want.size, want.values.tolist())
+        assert doc.features == expected.features
+        assert doc.token_set == expected.token_set
         return doc
 
     monkeypatch.setattr(stories, "_make_doc", checking)
