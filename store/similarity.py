@@ -741,6 +741,42 @@ class Features:
     arabic: bool
 
 
+_FIELD, _ITEM, _SEQ = "\x1d", "\x1e", "\x1f"  # never inside a feature: str.split() splits on them
+
+
+def pack_features(features: Features) -> str | None:
+    """``features`` as one string, which the garbage collector never tracks (a Doc kept in the
+    store's cache holds it instead of the sets); :func:`unpack_features` gives them back equal.
+    None when an item could not be told apart from the separators (then nothing is kept)."""
+
+    def packable(word: str) -> bool:
+        return bool(word) and _FIELD not in word and _ITEM not in word and _SEQ not in word
+
+    sets = (features.neutral, features.names, features.skeletons)
+    if not all(packable(w) for items in sets for w in items):
+        return None
+    if not all(seq and all(packable(w) for w in seq) for seq in features.lead_names):
+        return None
+    return _FIELD.join((
+        "1" if features.arabic else "0",
+        *(_ITEM.join(items) for items in sets),
+        _SEQ.join(_ITEM.join(seq) for seq in features.lead_names),
+    ))
+
+
+def unpack_features(packed: str) -> Features:
+    arabic, neutral, names, skeletons, seqs = packed.split(_FIELD)
+
+    def items(joined: str) -> frozenset[str]:
+        return frozenset(joined.split(_ITEM)) if joined else frozenset()
+
+    return Features(
+        neutral=items(neutral), names=items(names),
+        lead_names=tuple(tuple(seq.split(_ITEM)) for seq in seqs.split(_SEQ)) if seqs else (),
+        skeletons=items(skeletons), arabic=arabic == "1",
+    )
+
+
 _NAME_TOKEN = re.compile(r"[^\W\d_][\w'’\-]*|[.!?:;؟\n]")
 
 
@@ -1060,6 +1096,9 @@ class Doc:
 
     @cached_property
     def features(self) -> Features:
+        packed = self.__dict__.get("_features_packed")  # kept by the store's doc cache
+        if packed is not None:
+            return unpack_features(packed)
         return extract_features(self.title, self.body, self.language, self.neutral)
 
     @cached_property

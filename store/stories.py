@@ -76,6 +76,7 @@ from store.similarity import (
     batch_key_arrays,
     index_keys,
     jaccard_many,
+    pack_features,
     prepared_for,
     prime_prepared,
 )
@@ -296,8 +297,16 @@ class _DbState:
         # a rule want them. The cache lives for the whole run, and the garbage collector walks
         # every container it keeps at each full pass: what is left (strings, tuples of strings,
         # numbers, dates, the signature as a tuple) it stops tracking.
+        # The name features are the exception: a candidate's are read by the decisions whenever
+        # they compare names, and recomputing them from the text cost more than the rest of the
+        # comparison, so they are kept packed in one string (see pack_features).
+        features = doc.__dict__.get("features")
         for attr in _NOT_CACHED:
             doc.__dict__.pop(attr, None)
+        if features is not None and "_features_packed" not in doc.__dict__:
+            packed = pack_features(features)
+            if packed is not None:
+                doc.__dict__["_features_packed"] = packed
         self.docs[article_id] = (stamp, doc)
         self.docs.move_to_end(article_id)
         while len(self.docs) > DOC_CACHE_SIZE:

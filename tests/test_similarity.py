@@ -290,3 +290,26 @@ def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
                 refused += 1
                 assert not matcher.same_story(doc, other).same
     assert refused > 100
+
+
+def test_packed_features_come_back_equal_over_the_dedup_corpus():
+    """The store's doc cache keeps a candidate's name features packed in one string (untracked
+    by the garbage collector): unpacked, they must equal what the text gives, in every language
+    of bench/dedup.py's corpus, and an item holding a separator is not packed at all."""
+    import gc
+
+    from bench.dedup import load_corpus
+    from store.similarity import Features, extract_features, pack_features, unpack_features
+
+    records = load_corpus()
+    assert {r.language for r in records} >= {"en", "fr", "es", "ar"}
+    for record in records:
+        features = extract_features(record.title, record.text, record.language)
+        packed = pack_features(features)
+        assert isinstance(packed, str) and not gc.is_tracked(packed)
+        assert unpack_features(packed) == features, record.id
+    empty = Features(frozenset(), frozenset(), (), frozenset(), True)
+    assert unpack_features(pack_features(empty)) == empty
+    for bad in ("a\x1eb", "a\x1db", "a\x1fb", ""):
+        assert pack_features(Features(frozenset({bad}), frozenset(), (), frozenset(), False)) is None
+        assert pack_features(Features(frozenset(), frozenset(), (("x", bad),), frozenset(), False)) is None

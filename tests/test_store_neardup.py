@@ -326,6 +326,19 @@ def test_cached_docs_drop_index_only_values_and_still_decide(store_session, stor
     assert "_signature" in cached.__dict__  # what a candidate is compared by stays
     gc.collect()
     assert not gc.is_tracked(cached.__dict__)  # full collections no longer walk it
+    # Name features a decision computed stay, packed in one string (untracked): a Doc put back
+    # keeps them, and unpacked they equal what the text gives.
+    from store.similarity import extract_features
+
+    state, stamp = _state(store_session), (full.content_hash, full.url, full.title)
+    expected = extract_features(cached.title, cached.body, cached.language)
+    assert cached.features == expected  # computed on use
+    state.put_doc(full.id, stamp, cached)
+    assert "features" not in cached.__dict__
+    assert isinstance(cached.__dict__["_features_packed"], str)
+    gc.collect()
+    assert not gc.is_tracked(cached.__dict__)
+    assert state.get_doc(full.id, stamp).features == expected
     teaser, french = _store(
         store_session,
         _article(store_make_article, source="ifex", guid="teaser", days=1,
