@@ -28,6 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,38 @@ def write_feeds(root: Path, feeds: int, entries: int) -> None:
                f"<title>Member {f}</title><link>https://member{f}.example/</link>"
                f"<language>en</language>{''.join(items)}</channel></rss>")
         (root / f"member{f}.xml").write_text(xml, encoding="utf-8")
+
+
+def feed_jobs(root: Path, feeds: int) -> list[tuple[bytes, Any, str]]:
+    """``(body, source, url)`` of each feed :func:`write_feeds` wrote in ``root``, with the source
+    :func:`write_registry` gives it, for reading the bodies without a crawl (``prepare_feed``)."""
+    from store.registry_types import Source
+
+    return [((root / f"member{f}.xml").read_bytes(),
+             Source(id=f"member{f}", name=f"Member {f}", homepage=f"https://member{f}.example/",
+                    region="africa", country="GH", languages=("en",), allow_local=True),
+             f"http://127.0.0.1:1/member{f}.xml")
+            for f in range(feeds)]
+
+
+def demo_feed_jobs(tmp: Path, base: str) -> tuple[list[Any], list[tuple[bytes, Any, str]]]:
+    """The demo's sources as served at ``base``, and ``(body, source, url)`` of each of their
+    feeds read from ``demo/sites`` (a feed URL naming a folder is its ``index.html``)."""
+    from roundups.demo import demo_dir
+    from roundups.demo import write_registry as write_demo_registry
+    from store.registry import load_registry_lenient
+
+    folder = demo_dir()
+    registry = write_demo_registry(folder / "sources.toml.in", base, tmp / "demo.toml")
+    sources, _ = load_registry_lenient(registry)
+    jobs = []
+    for source in sources:
+        for url in source.feeds:
+            path = folder / "sites" / url[len(base) + 1:]
+            path = path / "index.html" if path.is_dir() else path
+            if path.exists():
+                jobs.append((path.read_bytes(), source, url))
+    return sources, jobs
 
 
 def write_registry(path: Path, base: str, feeds: int) -> None:

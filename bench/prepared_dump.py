@@ -25,7 +25,7 @@ from typing import Any, TextIO
 ROOT = Path.cwd()
 sys.path.insert(0, str(ROOT))
 
-from bench.harvest import write_feeds  # noqa: E402
+from bench.harvest import demo_feed_jobs, feed_jobs, write_feeds  # noqa: E402
 from pipeline.errors import PipelineError  # noqa: E402
 from pipeline.extract import extract_article  # noqa: E402
 from pipeline.items import RawReport  # noqa: E402
@@ -40,7 +40,6 @@ from pipeline.text import (  # noqa: E402
     normalise_for_hash,
 )
 from scrapers.feedwork import FeedJob, prepare_feed  # noqa: E402
-from store.registry import load_registry_lenient  # noqa: E402
 from store.registry_types import Source  # noqa: E402
 
 NOW = datetime(2026, 10, 29, 12, tzinfo=UTC)
@@ -96,23 +95,14 @@ def main() -> int:
 def dump(d: Dump, tmp: Path) -> None:
     # 1. the bench's feeds
     write_feeds(tmp, 100, 50)
-    for f in range(100):
-        source = Source(id=f"member{f}", name=f"Member {f}", homepage=f"https://member{f}.example/",
-                        region="africa", country="GH", languages=("en",), allow_local=True)
-        d.feed("bench", f, (tmp / f"member{f}.xml").read_bytes(), source,
-               f"http://127.0.0.1:1/member{f}.xml")
+    for f, (body, source, url) in enumerate(feed_jobs(tmp, 100)):
+        d.feed("bench", f, body, source, url)
 
     # 2. the demo: feeds through prepare_feed, pages through extract + normalise + tag
-    registry = tmp / "demo.toml"
-    registry.write_text((ROOT / "demo/sources.toml.in").read_text().replace("{base}", DEMO_BASE))
-    sources, _ = load_registry_lenient(registry)
+    sources, jobs = demo_feed_jobs(tmp, DEMO_BASE)
+    for body, source, url in jobs:
+        d.feed("demo-feed", url, body, source, url)
     sites = ROOT / "demo/sites"
-    for source in sources:
-        for url in source.feeds:
-            path = sites / url[len(DEMO_BASE) + 1:]
-            path = path / "index.html" if path.is_dir() else path
-            if path.exists():
-                d.feed("demo-feed", url, path.read_bytes(), source, url)
     for source in sources:
         home = source.homepage[len(DEMO_BASE) + 1:]
         for path in sorted(sites.rglob("*.html")):

@@ -21,14 +21,13 @@ import pytest
 from sqlalchemy import select
 
 from bench.dedup import load_corpus
-from bench.harvest import write_feeds
+from bench.harvest import demo_feed_jobs, feed_jobs, write_feeds
 from pipeline.items import Article
 from scrapers.feedwork import FeedJob, attach_prepared_keys, prepare_feed
 from store import stories
 from store.articles import PREPARED_ATTR, upsert_articles
 from store.db import open_db
 from store.models import ArticleBand, ArticleRow, StoryRow
-from store.registry import load_registry_lenient
 from store.registry_types import Source
 from store.similarity import (
     KEYS_FINGERPRINT,
@@ -81,21 +80,7 @@ def _feed_batches(tmp: Path, feeds: int, footers: bool = False) -> list[list[Art
             xml = path.read_text(encoding="utf-8")
             path.write_text(xml.replace("</description>", FOOTER.format(f=f) + "</description>"),
                             encoding="utf-8")
-    jobs = []
-    for f in range(feeds):
-        source = Source(id=f"member{f}", name=f"Member {f}", homepage=f"https://member{f}.example/",
-                        region="africa", country="GH", languages=("en",), allow_local=True)
-        jobs.append(((tmp / f"member{f}.xml").read_bytes(), source, f"http://127.0.0.1:1/member{f}.xml"))
-    registry = tmp / "demo.toml"
-    registry.write_text((ROOT / "demo/sources.toml.in").read_text().replace("{base}", DEMO_BASE))
-    sources, _ = load_registry_lenient(registry)
-    sites = ROOT / "demo/sites"
-    for source in sources:
-        for url in source.feeds:
-            path = sites / url[len(DEMO_BASE) + 1:]
-            path = path / "index.html" if path.is_dir() else path
-            if path.exists():
-                jobs.append((path.read_bytes(), source, url))
+    jobs = feed_jobs(tmp, feeds) + demo_feed_jobs(tmp, DEMO_BASE)[1]
     batches = []
     for body, source, url in jobs:
         job = FeedJob(body=body, url=url, headers={}, source=source, feed_url=url,
