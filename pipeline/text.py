@@ -74,10 +74,6 @@ _DOUBLE_ESCAPED = re.compile(
 # Character references too long to be real; html.unescape would call int() on a megabyte.
 _LONG_CHARREF = re.compile(r"&#(?:[xX][0-9a-fA-F]{9,}|[0-9]{9,});?")
 
-_WS = re.compile(r"\s+")
-_INLINE_WS = re.compile(r"[^\S\n]+")
-_SPACE_AROUND_NEWLINE = re.compile(r" ?\n ?")
-_MANY_NEWLINES = re.compile(r"\n{3,}")
 # C0/C1 controls (not tab/newline), zero-width characters, soft hyphen, BOM, bidi overrides.
 _INVISIBLE = dict.fromkeys(
     [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0), 0xAD, 0x200B,
@@ -91,9 +87,10 @@ _INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_IN
 
 # Whitespace folding without a regular expression: str.split() splits on exactly the characters
 # that ``\s`` matches (str.isspace), and it costs a fraction of a regex scan that matches at
-# every space between two words. Each helper names the regex substitution it stands for.
+# every space between two words. Each helper names the regex substitution it stands for (the
+# tests check each against it).
 def _fold_ws(text: str) -> str:
-    """``_WS.sub(" ", text)``: every run of whitespace becomes one space (ends kept)."""
+    r"""``re.sub(r"\s+", " ", text)``: every run of whitespace becomes one space (ends kept)."""
     words = text.split()
     if not words:
         return " " if text else ""
@@ -106,7 +103,7 @@ def _fold_ws(text: str) -> str:
 
 
 def _fold_inline_ws(text: str) -> str:
-    """``_INLINE_WS.sub(" ", text)``: runs of whitespace other than "\\n" become one space."""
+    r"""``re.sub(r"[^\S\n]+", " ", text)``: runs of whitespace other than "\n" become one space."""
     if "\n" not in text:
         return _fold_ws(text)
     return "\n".join([_fold_ws(line) for line in text.split("\n")])
@@ -257,9 +254,9 @@ def _emit_break(out: list[str], name: str) -> None:
 
 def fold_whitespace(text: str) -> str:
     """Fold spaces inside lines, keep single line breaks and paragraph breaks ("\\n\\n")."""
-    # Same result as: translate(_INVISIBLE), _INLINE_WS → " ", _SPACE_AROUND_NEWLINE → "\\n",
-    # _MANY_NEWLINES → "\\n\\n", strip() (a test checks it); each line is folded and stripped
-    # in one split/join instead of four regex scans of the whole text.
+    # Same result as: translate(_INVISIBLE), then the substitutions [^\S\n]+ → " ", " ?\n ?" →
+    # "\n" and \n{3,} → "\n\n", then strip() (a test checks it); each line is folded and
+    # stripped in one split/join instead of four regex scans of the whole text.
     # Three or more line breaks in a row are two: of two or more blank lines, one is kept (and
     # none before the first line of text, which strip() would remove).
     lines: list[str] = []
@@ -375,7 +372,7 @@ def first_sentences(text: str, n_chars: int = 300) -> str:
     When the first sentence alone is longer, it is cut at a word boundary and ends with "…".
     Paragraph breaks become spaces.
     """
-    flat = " ".join(text[: n_chars * 4].split())  # _WS.sub(" ", ...).strip()
+    flat = " ".join(text[: n_chars * 4].split())  # re.sub(r"\s+", " ", ...).strip()
     if len(flat) <= n_chars:
         return flat
     head = flat[: n_chars + 1]
