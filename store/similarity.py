@@ -480,6 +480,16 @@ def _kept(
     return kept
 
 
+def _cleaned(
+    segs: Sequence[str], norms: Sequence[str], words: Sequence[list[str]], kept: Sequence[int]
+) -> tuple[str, str, list[str]]:
+    """The kept segments joined, their normalised forms joined, and their words."""
+    tokens: list[str] = []
+    for i in kept:
+        tokens += words[i]
+    return "\n\n".join([segs[i] for i in kept]), "\n\n".join([norms[i] for i in kept]), tokens
+
+
 def strip_boilerplate(text: str, known_boilerplate: Iterable[str] = ()) -> str:
     """Drop footer-like paragraphs: those matching the generic multilingual patterns ("Follow us
     on…", "Subscribe…", "Donate…", "About <org>:", "All rights reserved"…) and those that are part
@@ -582,12 +592,7 @@ class BoilerplateLearner:
         if observe:
             self._observe_keys(source_id, _observed(segs, keys), title)
         kept = _kept(segs, norms, keys, self._seen.get(source_id, {}), self.min_docs)
-        tokens: list[str] = []
-        for i in kept:
-            tokens += words[i]
-        return (
-            "\n\n".join([segs[i] for i in kept]), "\n\n".join([norms[i] for i in kept]), tokens
-        )
+        return _cleaned(segs, norms, words, kept)
 
     def clean_prepared(self, source_id: str, prepared: PreparedKeys) -> tuple[str, str] | None:
         """``clean_words(observe=True)`` of the text ``prepared`` was made from (the caller has
@@ -598,13 +603,8 @@ class BoilerplateLearner:
         cleans it with ``clean_words(observe=False)``."""
         segs, keys = prepared.segments, prepared.keys
         self._observe_keys(source_id, _observed(segs, keys), "", headline=prepared.headline)
-        seen = self._seen.get(source_id)
-        if seen:
-            min_docs = self.min_docs
-            for key in keys:
-                titles = seen.get(key)
-                if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
-                    return None
+        if any(self._is_boilerplate(source_id, key) for key in keys):
+            return None
         return "\n\n".join([segs[i] for i in prepared.kept]), prepared.kept_norm
 
 
@@ -1468,12 +1468,9 @@ def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[Prepar
         text, title = text or "", title or ""
         segs, norms, words, keys = _segment_parts(text)
         kept = _kept(segs, norms, keys, {}, 1)
-        kept_norm = "\n\n".join([norms[i] for i in kept])
-        tokens: list[str] = []
-        for i in kept:
-            tokens += words[i]
-        docs.append(Doc.cleaned(("\n\n".join([segs[i] for i in kept]), kept_norm, tokens),
-                                title=title, language=language))
+        cleaned = _cleaned(segs, norms, words, kept)
+        kept_norm = cleaned[1]
+        docs.append(Doc.cleaned(cleaned, title=title, language=language))
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
                       tuple(kept), kept_norm))
     _prime_signatures(docs)

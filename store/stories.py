@@ -261,7 +261,7 @@ def _buckets(published: datetime) -> list[int]:
 
 
 #: Doc attributes a cached Doc drops (see _DbState.put_doc): those only the band keys need, and
-#: the name features, which only a close candidate's decision reads.
+#: the name features as sets (kept packed in one string instead).
 _NOT_CACHED = ("lead_signature", "feature_signature", "lead_words", "neutral", "token_set",
                "features")
 
@@ -293,13 +293,12 @@ class _DbState:
     def put_doc(self, article_id: int, stamp: tuple[str, str, str], doc: Doc) -> None:
         # A cached Doc serves as a candidate, which the decision compares by its text signature
         # first: the index-time values (lead and feature signatures, the word and feature sets
-        # they were made from) and the name features are dropped, and recomputed on use should
-        # a rule want them. The cache lives for the whole run, and the garbage collector walks
+        # they were made from) are dropped, and recomputed on use should a rule want them. The
+        # name features, which the decisions read whenever they compare names and which cost
+        # more to recompute than the rest of a comparison, are kept packed in one string
+        # (pack_features). The cache lives for the whole run, and the garbage collector walks
         # every container it keeps at each full pass: what is left (strings, tuples of strings,
         # numbers, dates, the signature as a tuple) it stops tracking.
-        # The name features are the exception: a candidate's are read by the decisions whenever
-        # they compare names, and recomputing them from the text cost more than the rest of the
-        # comparison, so they are kept packed in one string (see pack_features).
         features = doc.__dict__.get("features")
         for attr in _NOT_CACHED:
             doc.__dict__.pop(attr, None)
