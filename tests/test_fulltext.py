@@ -200,3 +200,29 @@ fulltext = true
             ("fulltext",)]
     finally:
         server.close()
+
+
+def test_the_warm_up_leaves_no_lazy_set_up_for_the_first_article_page():
+    # Workers are forked after the warm-up; whatever the first real page still sets up lazily is
+    # paid again by each worker inside the run. A fresh interpreter, so nothing else warmed it.
+    import subprocess
+    import sys
+
+    probe = """
+import sys, time
+from datetime import UTC, datetime
+from roundups.harvest import _warm_page_reading
+_warm_page_reading()
+import tld.utils
+loaded = dict(tld.utils.tld_names)
+from pipeline.extract import extract_article
+page = ('<html lang="en"><head><title>Editor held | Member</title>'
+        '<link rel="canonical" href="http://10.0.0.7/news/held/"></head><body><article>'
+        '<h1>Editor held</h1><p>' + 'An editor was held overnight by the police. ' * 30
+        + '</p></article></body></html>')
+extract_article(page, "http://127.0.0.1:8123/news/held/", now=datetime.now(UTC))
+print(sorted(loaded) == sorted(tld.utils.tld_names) and bool(loaded))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stdout + out.stderr
