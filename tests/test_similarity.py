@@ -448,3 +448,23 @@ def test_url_scan_is_skipped_only_where_no_link_can_be():
     for text in ["no link here.", "new law. show", "http: //x", "ww.x", "www,x", "", "w.w.w."]:
         assert not _URL.search(text)
     assert not _may_have_url("no link here, nothing to scan")
+
+
+def test_batched_minhash_equals_one_array_at_a_time():
+    """_minhash_many works over blocks of concatenated arrays in one reused matrix: each row
+    must be _minhash of its array, for every scheme, with empty arrays, arrays larger than a
+    block and batches of many small ones."""
+    import numpy as np
+
+    from store.similarity import _BLOCK_CELLS, SCHEMES, _minhash, _minhash_many
+
+    rng = np.random.default_rng(8)
+    for scheme in SCHEMES.values():
+        block = _BLOCK_CELLS // scheme.num_perm
+        for lengths in ([], [0], [0, 0, 3], [1, 5, 0, 200] * 30, [block + 7, 3, block, 0, 1],
+                        [block - 1, 2, block - 2, 3], [2 * block]):
+            arrays = [rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False) for n in lengths]
+            got = _minhash_many(arrays, scheme)
+            assert got.shape == (len(arrays), scheme.num_perm)
+            for row, array in zip(got, arrays, strict=True):
+                assert row.tolist() == _minhash(np.unique(array), scheme).values.tolist()
