@@ -830,6 +830,22 @@ def _name_runs(toks: Sequence[str], lead_end: int = 0) -> tuple[list[list[str]],
     return seqs, lead_runs
 
 
+def _lead_end(text: str) -> int | None:
+    """Where the lead that :func:`extract_features` reads (``_segments(text)[:2]``) ends in
+    ``text``: just after its second non-blank line (the end of the text when it has fewer).
+    None when ``_segments`` splits the text into sentences (one line of more than 60 words)."""
+    end = found = 0
+    first = ""
+    for line in text.split("\n"):
+        if line.strip():
+            found += 1
+            if found == 2:
+                return end + len(line)
+            first = line
+        end += len(line) + 1
+    return None if len(first.split()) > 60 else len(text)
+
+
 def _drop_trailing_particles(seqs: Iterable[list[str]]) -> None:
     """Drop the particles ending each run ("Ahmed al" → "Ahmed"), in place."""
     for seq in seqs:
@@ -927,15 +943,27 @@ def extract_features(
     arabic = language == "ar" or (
         language is None and len(_ARABIC_LETTER.findall(raw)) > len(raw) / 4
     )
-    toks = _NAME_TOKEN.findall(clean)
-    segs = _segments(text)
-    lead = _NAME_TOKEN.findall(f"{title}\n" + "\n".join(segs[:2]))
-    n = len(lead)
-    # The lead's runs are those of the whole text's first n items when these are the lead's
-    # items and a run ends there (an end on either side, or the text's end): one pass then
-    # serves both. Not so when a link or handle was blanked in the lead, or a sentence split
-    # ("。") gave an end that the text does not have.
-    if n and toks[:n] == lead and (n == len(toks) or not lead[-1] or not toks[n]):
+    end = _lead_end(text) if clean == raw else None
+    if end is not None:
+        # The lead's items are the text's up to the end of its second line (the spaces and
+        # blank lines that _segments strips are no items, and the newlines between lines fold
+        # into one end either way): read the text in two pieces, cut where a newline follows.
+        cut = len(title) + 1 + end
+        toks = _NAME_TOKEN.findall(clean, 0, cut)
+        n = len(toks)
+        toks += _NAME_TOKEN.findall(clean, cut)
+    else:
+        # A link or handle blanked, or the lead made of sentences: the lead's runs are still
+        # the text's first n items' when these are the lead's items and a run ends there (an
+        # end on either side, or the text's end); not so when a link was blanked in the lead or
+        # a sentence split ("。") gave an end that the text does not have.
+        toks = _NAME_TOKEN.findall(clean)
+        lead = _NAME_TOKEN.findall(f"{title}\n" + "\n".join(_segments(text)[:2]))
+        n = len(lead)
+        if not (n and toks[:n] == lead and (n == len(toks) or not lead[-1] or not toks[n])):
+            n = 0
+    # One pass then serves the lead and the whole text.
+    if n:
         runs, lead_runs = _name_runs(toks, n)
         _drop_trailing_particles(runs)
         lead_seqs = [seq for seq in runs[:lead_runs] if seq]

@@ -421,7 +421,16 @@ def test_name_features_equal_the_two_pass_reading(monkeypatch):
             passes["two"] += 1
         return runs(toks, lead_end)
 
+    lead_end = sim._lead_end
+
+    def counting_cuts(text):
+        end = lead_end(text)
+        passes["cut"] += end is not None
+        return end
+
+    passes["cut"] = 0
     monkeypatch.setattr(sim, "_name_runs", counting)
+    monkeypatch.setattr(sim, "_lead_end", counting_cuts)
     cases = list(NAME_CASES) + [(r.title, r.text) for r in load_corpus()]
     rng = random.Random(5)
     words = ["Ahmed", "al", "Mansour", "de", "la", "Cruz", "Da", "da", "Silva", "the", "The",
@@ -429,13 +438,15 @@ def test_name_features_equal_the_two_pass_reading(monkeypatch):
              "。", "http://x.org/A", "@Ana", "#Ana", "Ana", "ana", "O'Brien", "-", "’s", "İzmir"]
     for _ in range(400):
         soup = [rng.choice(words) for _ in range(rng.randrange(0, 60))]
-        ends = ("", " ", " ", "\n") if rng.random() < 0.7 else ("", " ")  # one line: sentences
-        text = "".join(w + rng.choice(ends) for w in soup + soup)
+        ends = (("", " ", " ", "\n", "\n \n", "\r\n", " \t\n\n") if rng.random() < 0.7
+                else ("", " "))  # one line: sentences
+        text = rng.choice(("", " ", "\n\n ")) + "".join(w + rng.choice(ends) for w in soup + soup)
         cases.append((" ".join(rng.choice(words) for _ in range(rng.randrange(0, 5))), text))
     for title, text in cases:
         features = sim.extract_features(title, text, "en")
         assert (features.names, features.lead_names) == _reference_names(title, text), (title, text)
-    assert passes["one"] > 300 and passes["two"] > 50  # both ways were taken
+    # every way was taken: one pass cut at the lead's end, one pass after comparing, two passes
+    assert passes["cut"] > 300 and passes["one"] - passes["cut"] > 10 and passes["two"] > 50
 
 
 def test_url_scan_is_skipped_only_where_no_link_can_be():
