@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
+import xml.sax
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,27 @@ def cap_entries(body: bytes, max_entries: int) -> tuple[bytes, int | None]:
     return body[: ends[max_entries - 1]] + closing, len(ends)
 
 
+#: How entries' markup (titles, summaries, content) is read. Nothing keeps it: it only goes
+#: through ``pipeline.text.html_to_text``, which is written for hostile input (raw-text elements
+#: and ``svg``/``math`` dropped with their content, attributes never read, linear time), and the
+#: entries' links are resolved by ``pipeline.urls``. feedparser's HTML sanitizer and its rewriting
+#: of relative URIs inside that markup (both re-serialise every fragment: ~45% of its time) are
+#: therefore off for a well-formed feed, whose markup reaches ``html_to_text`` as published: the
+#: text is then what a browser shows ("&bogus;" stays as written, fallback content of
+#: ``iframe``/``object``/``template`` is dropped as in an article page), see docs/crawling.md.
+_WELL_FORMED = {"sanitize_html": False, "resolve_relative_uris": False}
+#: A malformed feed is read by feedparser's loose (sgmllib) parser, which re-serialises the
+#: markup it passes through ("AT&T" becomes "AT&T;") and relies on its sanitizer to undo that:
+#: such a feed is read again with feedparser's defaults, as it always was.
+_MALFORMED = {"sanitize_html": True}
+
+
+def _read_loosely(parsed: Any) -> bool:
+    """Whether feedparser fell back to its loose parser: the body is not well-formed XML (its
+    XML parser raised), or no encoding could be found for it."""
+    return isinstance(parsed.get("bozo_exception"), xml.sax.SAXException) or not parsed.get("encoding")
+
+
 def parse_feed_body(
     body: bytes, *, url: str, headers: dict[str, str], source: Source, feed_url: str, max_entries: int
 ) -> tuple[list[RawReport], FetchOutcome]:
@@ -103,7 +125,9 @@ def parse_feed_body(
     # No content-location: feedparser would resolve GUIDs like "alert-42" into URLs against it.
     # Relative links are resolved by pipeline.urls against the entry's base (xml:base, else the
     # feed URL).
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    parsed = feedparser.parse(body, response_headers=headers, **_WELL_FORMED)
+    if _read_loosely(parsed):
+        parsed = feedparser.parse(body, response_headers=headers, **_MALFORMED)
     entries = list(parsed.entries)
     if not parsed.version and not entries:
         outcome.status = "failed"

@@ -313,3 +313,169 @@ def test_packed_features_come_back_equal_over_the_dedup_corpus():
     for bad in ("a\x1eb", "a\x1db", "a\x1fb", ""):
         assert pack_features(Features(frozenset({bad}), frozenset(), (), frozenset(), False)) is None
         assert pack_features(Features(frozenset(), frozenset(), (("x", bad),), frozenset(), False)) is None
+
+
+# The name reading as it was before extract_features read the title and lead in the same pass
+# as the whole text: a token loop over each of them, every sentence or line end one token.
+_REF_NAME_TOKEN = __import__("re").compile(r"[^\W\d_][\w'’\-]*|[.!?:;؟\n]")
+
+
+def _reference_name_sequences(text: str) -> tuple[list[list[str]], set[str]]:
+    from store.similarity import _NAME_PARTICLES, _NAME_STOP, normalise_text
+
+    seqs: list[list[str]] = []
+    lower_raw: set[str] = set()
+    current: list[str] = []
+    sentence_start = started_sentence = True
+
+    def close() -> None:
+        nonlocal current
+        if current and not (started_sentence and len(current) == 1):
+            seqs.append(current)
+        current = []
+
+    for tok in _REF_NAME_TOKEN.findall(text):
+        if tok in ".!?:;؟\n":
+            close()
+            sentence_start = True
+            continue
+        if tok[0].isupper() and not tok.isupper():
+            norm = normalise_text(tok)
+            if norm in _NAME_STOP:
+                close()
+            else:
+                if not current:
+                    started_sentence = sentence_start
+                current.append(norm)
+        elif current and tok in _NAME_PARTICLES:
+            current.append(tok)
+        else:
+            if tok[0].islower():
+                lower_raw.add(tok)
+            close()
+        sentence_start = False
+    close()
+    cleaned = []
+    for seq in seqs:
+        while seq and seq[-1] in _NAME_PARTICLES:
+            seq.pop()
+        if seq:
+            cleaned.append(seq)
+    return cleaned, {normalise_text(w) for w in lower_raw}
+
+
+def _reference_names(title: str, text: str) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    from store.similarity import _HANDLE, _HASHTAG, _NAME_PARTICLES, _URL, _segments
+
+    clean = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", f"{title}\n{text}")))
+    seqs, lower_seen = _reference_name_sequences(clean)
+    names = {w for seq in seqs for w in seq
+             if len(w) >= 3 and w not in _NAME_PARTICLES and w not in lower_seen}
+    lead_seqs, _ = _reference_name_sequences(f"{title}\n" + "\n".join(_segments(text)[:2]))
+    lead = tuple(tuple(w for w in seq if w in names) for seq in lead_seqs
+                 if len(seq) >= 2 and any(w in names for w in seq))
+    return frozenset(names), lead
+
+
+NAME_CASES = [
+    # (title, text): paragraphs, blank lines, particles, sentence starts, stop words
+    ("Ahmed al Mansour detained", "Police in Cairo held Ahmed al Mansour and Sara de la Cruz.\n\n"
+     "Colleagues of Mansour said Omar da Silva was freed.\n\nLater, Omar da Silva spoke to "
+     "Reporters Without Borders in Paris."),
+    ("", "Jean-Pierre O'Brien met Ana María Núñez.\nvan der Berg said nothing.\n\n\nMaría Núñez "
+     "left; Ana de\nda Costa stayed"),
+    # a link, a handle and a hashtag in the lead: blanked in the whole text, not in the lead
+    ("Statement", "See https://Ex.org/Juan Pablo Gomez now. Follow @Juan_Pablo and #FreeJuan Pablo "
+     "Gomez Torres.\n\nJuan Pablo Gomez Torres is held by WWW.Police.gov Maria Lopez."),
+    # one long line: the lead is its first two sentences, one of them ended by "。"
+    ("", " ".join(["Kofi Mensah and Ama Owusu reported from Accra。 Yaw Boateng Asante Kotoko "
+                   "filmed it."] * 8)),
+    ("", " ".join(["Kofi Mensah and Ama Owusu reported from Accra. Yaw Boateng Asante Kotoko "
+                   "filmed it!"] * 8)),
+    # the lead's tokens start the text's but its last name run goes on in the text
+    ("", "Kofi Mensah reported. Kumasi。 Yaw watched. " + "the crowd was large. " * 16),
+    ("Title Only Here", ""),
+    ("", ""),
+    ("Ahmed", "Ahmed\nMohamed Ali\n\nMohamed Ali Hassan wrote: Ali was right: ali."),
+    ("DE LA CRUZ", "La Cruz de Da.\n\nDa de Da de"),
+]
+
+
+def test_name_features_equal_the_two_pass_reading(monkeypatch):
+    """extract_features reads the names of the title and lead in the pass over the whole text
+    when the lead's tokens start the text's; its names and lead names must be what reading them
+    separately gave, on the dedup corpus, on hand-made cases where the single pass cannot be
+    used (a link or handle in the lead, a sentence ended by "。") and on random word soup."""
+    import random
+
+    import store.similarity as sim
+    from bench.dedup import load_corpus
+
+    passes = {"one": 0, "two": 0}
+    runs = sim._name_runs
+
+    def counting(toks, lead_end=0):
+        if lead_end:
+            passes["one"] += 1
+        else:
+            passes["two"] += 1
+        return runs(toks, lead_end)
+
+    lead_end = sim._lead_end
+
+    def counting_cuts(text):
+        end = lead_end(text)
+        passes["cut"] += end is not None
+        return end
+
+    passes["cut"] = 0
+    monkeypatch.setattr(sim, "_name_runs", counting)
+    monkeypatch.setattr(sim, "_lead_end", counting_cuts)
+    cases = list(NAME_CASES) + [(r.title, r.text) for r in load_corpus()]
+    rng = random.Random(5)
+    words = ["Ahmed", "al", "Mansour", "de", "la", "Cruz", "Da", "da", "Silva", "the", "The",
+             "Police", "said", "ÉTAT", "Étienne", "UN", "محمد", "12", ".", "!", ":", "\n", "\n\n",
+             "。", "http://x.org/A", "@Ana", "#Ana", "Ana", "ana", "O'Brien", "-", "’s", "İzmir"]
+    for _ in range(400):
+        soup = [rng.choice(words) for _ in range(rng.randrange(0, 60))]
+        ends = (("", " ", " ", "\n", "\n \n", "\r\n", " \t\n\n") if rng.random() < 0.7
+                else ("", " "))  # one line: sentences
+        text = rng.choice(("", " ", "\n\n ")) + "".join(w + rng.choice(ends) for w in soup + soup)
+        cases.append((" ".join(rng.choice(words) for _ in range(rng.randrange(0, 5))), text))
+    for title, text in cases:
+        features = sim.extract_features(title, text, "en")
+        assert (features.names, features.lead_names) == _reference_names(title, text), (title, text)
+    # every way was taken: one pass cut at the lead's end, one pass after comparing, two passes
+    assert passes["cut"] > 300 and passes["one"] - passes["cut"] > 10 and passes["two"] > 50
+
+
+def test_url_scan_is_skipped_only_where_no_link_can_be():
+    from store.similarity import _URL, _may_have_url
+
+    linked = ["see https://x.org/a", "HTTP://X.ORG", "httpſ://x.org", "Www.Example.org", "wWW.x",
+              "a www.b", "WWW.police.gov says", "İ www.x"]
+    for text in linked:
+        assert _URL.search(text) and _may_have_url(text), text
+    for text in ["no link here.", "new law. show", "http: //x", "ww.x", "www,x", "", "w.w.w."]:
+        assert not _URL.search(text)
+    assert not _may_have_url("no link here, nothing to scan")
+
+
+def test_batched_minhash_equals_one_array_at_a_time():
+    """_minhash_many works over blocks of concatenated arrays in one reused matrix: each row
+    must be _minhash of its array, for every scheme, with empty arrays, arrays larger than a
+    block and batches of many small ones."""
+    import numpy as np
+
+    from store.similarity import _BLOCK_CELLS, SCHEMES, _minhash, _minhash_many
+
+    rng = np.random.default_rng(8)
+    for scheme in SCHEMES.values():
+        block = _BLOCK_CELLS // scheme.num_perm
+        for lengths in ([], [0], [0, 0, 3], [1, 5, 0, 200] * 30, [block + 7, 3, block, 0, 1],
+                        [block - 1, 2, block - 2, 3], [2 * block]):
+            arrays = [rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False) for n in lengths]
+            got = _minhash_many(arrays, scheme)
+            assert got.shape == (len(arrays), scheme.num_perm)
+            for row, array in zip(got, arrays, strict=True):
+                assert row.tolist() == _minhash(np.unique(array), scheme).values.tolist()
