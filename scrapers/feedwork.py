@@ -125,9 +125,17 @@ def parse_feed_body(
     # No content-location: feedparser would resolve GUIDs like "alert-42" into URLs against it.
     # Relative links are resolved by pipeline.urls against the entry's base (xml:base, else the
     # feed URL).
-    parsed = feedparser.parse(body, response_headers=headers, **_WELL_FORMED)
-    if _read_loosely(parsed):
-        parsed = feedparser.parse(body, response_headers=headers, **_MALFORMED)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, **_WELL_FORMED)
+        if _read_loosely(parsed):
+            parsed = feedparser.parse(body, response_headers=headers, **_MALFORMED)
+    except Exception as exc:  # noqa: BLE001 - feedparser itself fails on some hostile bodies
+        # feedparser 6.0 raises on, e.g., a lone surrogate's character reference in a malformed
+        # feed (UnicodeEncodeError) or a <width> element in unescaped description markup
+        # (TypeError): the feed is unreadable, a per-source failure like any other bad body.
+        outcome.status = "failed"
+        outcome.error = f"not a feed: {url} (feedparser failed: {type(exc).__name__}: {exc})"
+        return [], outcome
     entries = list(parsed.entries)
     if not parsed.version and not entries:
         outcome.status = "failed"

@@ -221,3 +221,29 @@ def test_a_locked_database_means_bounded_retries_a_clear_error_and_no_partial_wr
     assert stored(db, "l") == 1  # nothing of the locked run was written
     again = harvest(db, reg)
     assert again.code == 0 and "2 new" in again.line("l") and stored(db, "l") == 3
+
+
+def test_a_feed_that_crashes_feedparser_is_a_per_source_error(server, db, tmp_path):
+    # Bodies on which feedparser.parse itself raises (feedparser 6.0.x): a lone surrogate
+    # character reference in a malformed feed (UnicodeEncodeError) and a <width> element in
+    # unescaped description markup (TypeError).
+    surrogate = (b'<rss version="2.0"><channel><title>x</title><item><title>a &#xD800; b</title>'
+                 b'<description>c<br></description></item></channel></rss')
+    width = (b'<rss version="2.0"><channel><item><title>a</title>'
+             b'<description>x<width>3</width></description></item></channel></rss>')
+    server.route("/surrogate.xml", Reply(body=surrogate, headers=RSS))
+    server.route("/width.xml", Reply(body=width, headers=RSS))
+    reg = with_ok_source(server, tmp_path, [Source("surrogate", [server.url("/surrogate.xml")]),
+                                            Source("width", [server.url("/width.xml")])])
+    run = harvest(db, reg)
+    assert run.code == 1
+    assert stored(db, "ok") == 2
+    for name in ("surrogate", "width"):
+        assert "feedparser failed" in run.stdout and "FAILED" in run.line(name), run.stdout
+        failed = state(db, name)
+        assert failed["consecutive_failures"] == 1 and "feedparser failed" in failed["last_error"]
+        assert stored(db, name) == 0
+    server.route("/surrogate.xml", Reply(body=rss([item(3)]), headers=RSS))
+    server.route("/width.xml", Reply(body=rss([item(4)]), headers=RSS))
+    repaired = harvest(db, reg, "--ignore-backoff")
+    assert repaired.code == 0 and stored(db, "surrogate") == 1 and stored(db, "width") == 1
