@@ -258,8 +258,9 @@ def test_s_curve_is_monotone(j: float) -> None:
 
 
 def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
-    """``NearDupMatcher.rejects`` (with ``jaccard_many``) mirrors ``same_story``'s cheapest exit:
-    whenever it says no, so does ``same_story``; it must not hide a positive decision."""
+    """``NearDupMatcher.rejects`` (with ``jaccard_many``) mirrors ``same_story``'s refusals of two
+    long texts below the MinHash threshold, in one language or in two: whenever it says no, so
+    does ``same_story``; it must not hide a positive decision."""
     import random
 
     from store.similarity import NearDupMatcher, jaccard_estimate, jaccard_many
@@ -281,15 +282,22 @@ def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
             published=base + timedelta(days=rng.choice([0, 1, 50])),
             id=i,
         ))
-    refused = 0
+    refused = across = passed = 0
     for doc in docs:
         others = [d for d in docs if d is not doc and not d.is_short] if not doc.is_short else []
         for other, j in zip(others, jaccard_many(doc, others), strict=True):
             assert j == jaccard_estimate(doc.signature, other.signature)
+            two_languages = bool(doc.language and other.language
+                                 and doc.language != other.language)
             if matcher.rejects(doc, other, j):
                 refused += 1
+                across += two_languages
                 assert not matcher.same_story(doc, other).same
-    assert refused > 100
+            else:
+                passed += 1
+    # Both kinds of refusal happen (one language; two languages, by score or by dates), and
+    # pairs are let through to same_story.
+    assert refused > 100 and across > 50 and passed > 100
 
 
 def test_packed_features_come_back_equal_over_the_dedup_corpus():
