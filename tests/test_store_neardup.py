@@ -145,6 +145,36 @@ def test_a_bridging_article_merges_two_stories_and_keeps_curation(store_session,
     assert store_session.scalar(select(func.count()).select_from(StoryRow)) == 1
 
 
+def test_a_bridge_without_curation_merges_and_refreshes_the_kept_story(
+    store_session, store_make_article
+) -> None:
+    """Stories without curation are merged without merge_stories' ORM path (moved and deleted
+    in a statement each): the kept story must still hold every article, with derived fields
+    counted over all of them, and the dropped story must be gone."""
+    a, b = _store(
+        store_session,
+        _article(store_make_article, source="misa", guid="n1",
+                 title="Zimbabwe: journalist Farai Chikomba detained in Harare",
+                 text="\n\n".join(P[:3])),
+        _article(store_make_article, source="cpj", guid="n2", days=1,
+                 title="Zimbabwe: Farai Chikomba freed on bail", text="\n\n".join(P[3:])),
+    )
+    assert a.story_id != b.story_id
+    keep, drop = sorted((a.story_id, b.story_id))
+    (bridge,) = _store(store_session, _article(
+        store_make_article, source="ifex", guid="n3", days=2,
+        title="Zimbabwe: Farai Chikomba detained, charged and freed on bail",
+        text="\n\n".join(P)))
+    store_session.expire_all()
+    assert bridge.story_id == keep
+    assert bridge.match_reason.endswith(f"; also matched story {drop}, merged into story {keep}")
+    assert {r.story_id for r in store_session.scalars(select(ArticleRow))} == {keep}
+    assert store_session.get(StoryRow, drop) is None
+    story = store_session.get(StoryRow, keep)
+    assert (story.article_count, story.source_count) == (3, 3)
+    assert story.representative_article_id == a.id and story.published == a.published
+
+
 JOINT = """Joint statement: Release journalist Farai Chikomba and drop the charges
 
 We, the undersigned organisations, condemn the detention of the freelance journalist Farai Chikomba in Harare on 4 June 2024 and call on the authorities to drop the charge of participating in an unlawful gathering brought against him.
