@@ -321,3 +321,44 @@ def test_packed_features_come_back_equal_over_the_dedup_corpus():
     for bad in ("a\x1eb", "a\x1db", "a\x1fb", ""):
         assert pack_features(Features(frozenset({bad}), frozenset(), (), frozenset(), False)) is None
         assert pack_features(Features(frozenset(), frozenset(), (("x", bad),), frozenset(), False)) is None
+
+
+def test_crosslang_score_equals_the_weighted_jaccard_over_the_dedup_corpus():
+    """``_features_score`` counts the names' union from the set sizes and caches the item
+    weights: over pairs of bench/dedup.py's corpus (every language, Latin and Arabic script
+    both ways) it must give exactly the float of the plain weighted Jaccard."""
+    from bench.dedup import load_corpus
+    from store.similarity import (
+        _NAME_WEIGHT,
+        _features_score,
+        _latin_skeleton,
+        _neutral_weight,
+        extract_features,
+    )
+
+    def reference(fa, fb) -> float:
+        common = sum(_neutral_weight(x) for x in fa.neutral & fb.neutral)
+        union = sum(_neutral_weight(x) for x in fa.neutral | fb.neutral)
+        if fa.arabic == fb.arabic:
+            common += _NAME_WEIGHT * len(fa.names & fb.names)
+            union += _NAME_WEIGHT * len(fa.names | fb.names)
+        else:
+            latin, arab = (fb, fa) if fa.arabic else (fa, fb)
+            for w in latin.names:
+                forms = _latin_skeleton(w)
+                if forms:
+                    union += _NAME_WEIGHT
+                    common += _NAME_WEIGHT if forms & arab.skeletons else 0
+        return common / union if union else 0.0
+
+    records = load_corpus()[::3]
+    features = [extract_features(r.title, r.text, r.language) for r in records]
+    kinds = set()
+    for fa in features:
+        for fb in features:
+            got, want = _features_score(fa, fb), reference(fa, fb)
+            assert repr(got) == repr(want)
+            kinds.add((fa.arabic, fb.arabic, 0 < want < 1))
+    # Every combination of scripts, each with partial overlaps, and same-script pairs without.
+    assert {(a, b, True) for a in (False, True) for b in (False, True)} <= kinds
+    assert (False, False, False) in kinds and (True, True, False) in kinds
