@@ -276,12 +276,16 @@ class _DbState:
     * ``docs``: the :class:`Doc` of recently stored articles, so that candidates found by the band
       lookup are not re-normalised and re-hashed; an entry is used only while the article's
       content hash, URL and title are unchanged.
+    * ``filled``: the ``article_band`` buckets seen holding rows, which the candidate lookup
+      then probes without first asking whether they are empty.
     """
 
     def __init__(self) -> None:
         self.learner = BoilerplateLearner()
         self.warm: set[str] = set()
         self.docs: OrderedDict[int, tuple[tuple[str, str, str], Doc]] = OrderedDict()
+        #: article_band buckets known to hold rows (NearDuplicate.prepare).
+        self.filled: set[int] = set()
 
     def get_doc(self, article_id: int, stamp: tuple[str, str, str]) -> Doc | None:
         hit = self.docs.get(article_id)
@@ -671,7 +675,10 @@ class NearDuplicate(MatchLevel):
             buckets.update(_buckets(c.published))
         # The window reaches into the next bucket, which holds rows only when articles dated
         # in the future were stored: an empty bucket costs one probe per key and finds nothing.
-        buckets = {b for b in buckets if _bucket_has_rows(session, b)}
+        # A bucket once seen holding rows is not asked again: should its rows go (deleted
+        # articles, a rolled back batch), probing it only finds nothing.
+        buckets = {b for b in buckets if b in state.filled or _bucket_has_rows(session, b)}
+        state.filled.update(buckets)
         if not buckets:
             return
         window = timedelta(days=WINDOW_DAYS)

@@ -462,3 +462,35 @@ def test_candidate_lookup_returns_dates_only_near_the_window_edge(store_session,
     assert dates[early.id] > 0
     nothing = _candidate_columns(store_session, [1, 2, 3], buckets, lo, hi, inner)
     assert all(col.size == 0 for col in nothing)
+
+
+def test_a_bucket_seen_holding_rows_is_not_asked_again(store_session, store_make_article, monkeypatch) -> None:
+    """The lookup asks whether each bucket of the window holds rows (an empty one is not
+    probed); a bucket once seen holding rows is not asked again by this process."""
+    from store import stories
+
+    asked: list[int] = []
+    real = stories._bucket_has_rows
+
+    def counting(session: Any, bucket: int) -> bool:
+        asked.append(bucket)
+        return real(session, bucket)
+
+    monkeypatch.setattr(stories, "_bucket_has_rows", counting)
+    stored = stories.band_bucket(DAY)
+    texts = ["\n\n".join(P[:3]), "\n\n".join(P[:4]), "\n\n".join(P[1:4])]
+    rounds = []
+    for n, text in enumerate(texts):
+        asked.clear()
+        (row,) = _store(store_session, _article(
+            store_make_article, source=f"m{n}", guid=f"k{n}", days=n / 10,
+            title="Zimbabwe: journalist Farai Chikomba detained in Harare", text=text))
+        rounds.append((sorted(asked), row))
+    window = rounds[0][0]
+    assert stored in window and len(window) == len(set(window)) > 1
+    # Empty database: every bucket asked. Then the stored bucket is seen holding rows (asked),
+    # and from then on only the empty ones are asked, while the stored one is still probed.
+    assert rounds[1][0] == window
+    assert rounds[2][0] == [b for b in window if b != stored]
+    assert rounds[1][1].story_id == rounds[0][1].story_id == rounds[2][1].story_id
+    assert rounds[2][1].match_reason.startswith("minhash")
