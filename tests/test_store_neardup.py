@@ -494,3 +494,26 @@ def test_a_bucket_seen_holding_rows_is_not_asked_again(store_session, store_make
     assert rounds[2][0] == [b for b in window if b != stored]
     assert rounds[1][1].story_id == rounds[0][1].story_id == rounds[2][1].story_id
     assert rounds[2][1].match_reason.startswith("minhash")
+
+
+def test_stop_keys_are_the_hashes_held_by_more_than_the_limit_of_stories() -> None:
+    """``_stop_keys`` against a plain count of distinct stories per hash, on random rows where
+    a hash's rows repeat stories (copies of one story count once) around the limit."""
+    import numpy as np
+
+    from store.stories import STOP_KEY_STORIES, _stop_keys
+
+    rng = np.random.default_rng(5)
+    found = 0
+    for n in (0, STOP_KEY_STORIES, 300, 5000):
+        hashes = rng.integers(0, 2**63 - 1, size=max(1, n // 40), dtype=np.int64)
+        h = hashes[rng.integers(0, hashes.size, size=n)]
+        s = rng.integers(1, 45, size=n).astype(np.int64)
+        stories: dict[int, set[int]] = {}
+        for key, story in zip(h.tolist(), s.tolist(), strict=True):
+            stories.setdefault(key, set()).add(story)
+        want = sorted(k for k, v in stories.items() if len(v) > STOP_KEY_STORIES)
+        got = _stop_keys(h, s)
+        assert got.dtype == np.int64 and got.tolist() == want
+        found += len(want)
+    assert found > 10
