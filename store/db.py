@@ -45,6 +45,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: How long SQLite waits on a lock held by another writer before reporting "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("ROUNDUP_SQLITE_BUSY_TIMEOUT_MS", "30000"))
 
+#: SQLite's page cache per connection, in KiB (``PRAGMA cache_size``; see _sqlite_on_connect).
+SQLITE_CACHE_KIB = 64 * 1024
+
 #: Tries for a locked or unreachable database, and the first pause (doubled after each try).
 RETRY_ATTEMPTS = 4
 RETRY_BACKOFF_S = 0.5
@@ -97,6 +100,12 @@ def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry
         # same pages batch after batch, and each checkpoint copies a page once however often
         # it was rewritten (store.stories, BUCKET_DAYS).
         cursor.execute("PRAGMA wal_autocheckpoint = 20000")
+        # A page cache of 64 MiB instead of SQLite's 2 MiB: every batch inserts ~62 keys per
+        # article at random places of the current bucket's lookup index (tens of MiB) and probes
+        # three buckets; with 2 MiB most of those pages are re-read from the OS each batch.
+        # Measured on bench/harvest.py's 5,000 articles replayed through the store: 0.71 -> 0.62
+        # ms CPU per article. Memory only, allocated as used: durability is unchanged.
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()
 

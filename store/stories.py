@@ -158,12 +158,9 @@ class SameUrl(MatchLevel):
     def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
         urls = sorted({c.url for c in batch})
         for part in chunked(urls):
-            stmt = (
-                select(_a.c.url, _a.c.source_id, _a.c.story_id, _a.c.id)
-                .where(_a.c.url.in_(part), _a.c.story_id.is_not(None))
-                .order_by(_a.c.story_id)
-            )
-            for url, source_id, story_id, article_id in session.execute(stmt):
+            for url, source_id, story_id, article_id in session.execute(
+                _BY_URL, {"ids": part}
+            ):
                 self._by_url.setdefault(url, []).append((source_id, story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
@@ -197,12 +194,9 @@ class SameText(MatchLevel):
     def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
         hashes = sorted({c.content_hash for c in batch if self._eligible(c)})
         for part in chunked(hashes):
-            stmt = (
-                select(_a.c.content_hash, _a.c.story_id, _a.c.id)
-                .where(_a.c.content_hash.in_(part), _a.c.story_id.is_not(None))
-                .order_by(_a.c.story_id, _a.c.id)
-            )
-            for content_hash, story_id, article_id in session.execute(stmt):
+            for content_hash, story_id, article_id in session.execute(
+                _BY_HASH, {"ids": part}
+            ):
                 self._by_hash.setdefault(content_hash, (story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
@@ -248,6 +242,52 @@ _ab = article_band_table
 _src = source_table
 _MATCHER = NearDupMatcher()
 
+# The store's per-batch statements, built once: building a statement and its cache key on
+# every call cost more than SQLAlchemy's execution of the cached compiled form (py-spy on
+# bench/harvest.py's corpus: ~4% of the store's samples). "ids" is an expanding IN, the same
+# SQL as ``in_(list)``.
+_IDS = bindparam("ids", expanding=True)
+_BY_URL = (
+    select(_a.c.url, _a.c.source_id, _a.c.story_id, _a.c.id)
+    .where(_a.c.url.in_(_IDS), _a.c.story_id.is_not(None))
+    .order_by(_a.c.story_id)
+)
+_BY_HASH = (
+    select(_a.c.content_hash, _a.c.story_id, _a.c.id)
+    .where(_a.c.content_hash.in_(_IDS), _a.c.story_id.is_not(None))
+    .order_by(_a.c.story_id, _a.c.id)
+)
+_BUCKET_ROW = select(_ab.c.bucket).where(_ab.c.bucket == bindparam("bucket")).limit(1)
+_STAMPS = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(_a.c.id.in_(_IDS))
+_DOC_ROWS = select(
+    _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url, _a.c.published,
+    _a.c.content_hash,
+).where(_a.c.id.in_(_IDS))
+_STORY_ARTICLES = (
+    select(
+        _a.c.id, _a.c.story_id, _a.c.source_id, _a.c.published, _a.c.region, _a.c.topics,
+        _a.c.kind, _a.c.credited_source_id,
+    )
+    .where(_a.c.story_id.in_(_IDS))
+    .order_by(_a.c.published, _a.c.id)
+)
+_STORY_COUNTRIES = (
+    select(_ac.c.article_id, _ac.c.country, _ac.c.is_primary)
+    .join(_a, _a.c.id == _ac.c.article_id)
+    .where(_a.c.story_id.in_(_IDS))
+    .order_by(_ac.c.article_id, _ac.c.is_primary.desc(), _ac.c.weight.desc())
+)
+_ASSIGN = (
+    update(_a)
+    .where(_a.c.id == bindparam("b_id"))
+    .values(
+        story_id=bindparam("b_story"),
+        match_reason=bindparam("b_reason"),
+        kind=bindparam("b_kind"),
+        credited_source_id=bindparam("b_credit"),
+    )
+)
+
 
 def band_bucket(published: datetime) -> int:
     """The ``article_band.bucket`` of an article published at ``published``."""
@@ -276,12 +316,16 @@ class _DbState:
     * ``docs``: the :class:`Doc` of recently stored articles, so that candidates found by the band
       lookup are not re-normalised and re-hashed; an entry is used only while the article's
       content hash, URL and title are unchanged.
+    * ``filled``: the ``article_band`` buckets seen holding rows, which the candidate lookup
+      then probes without first asking whether they are empty.
     """
 
     def __init__(self) -> None:
         self.learner = BoilerplateLearner()
         self.warm: set[str] = set()
         self.docs: OrderedDict[int, tuple[tuple[str, str, str], Doc]] = OrderedDict()
+        #: article_band buckets known to hold rows (NearDuplicate.prepare).
+        self.filled: set[int] = set()
 
     def get_doc(self, article_id: int, stamp: tuple[str, str, str]) -> Doc | None:
         hit = self.docs.get(article_id)
@@ -434,8 +478,7 @@ def _delete_band_rows(session: Session, article_ids: Iterable[int]) -> None:
 
 def _bucket_has_rows(session: Session, bucket: int) -> bool:
     """Whether ``article_band`` holds any row in ``bucket`` (one index probe)."""
-    stmt = select(_ab.c.bucket).where(_ab.c.bucket == bucket).limit(1)
-    return session.execute(stmt).first() is not None
+    return session.execute(_BUCKET_ROW, {"bucket": bucket}).first() is not None
 
 
 def _candidate_columns(
@@ -582,9 +625,14 @@ def _stop_keys(hashes: np.ndarray, stories: np.ndarray) -> np.ndarray:
     """The hashes held by articles of more than :data:`STOP_KEY_STORIES` different stories."""
     if hashes.size <= STOP_KEY_STORIES:
         return np.empty(0, dtype=np.int64)
-    pairs = np.unique(np.stack((hashes, stories), axis=1), axis=0)
-    keys, counts = np.unique(pairs[:, 0], return_counts=True)
-    return keys[counts > STOP_KEY_STORIES]
+    # The distinct (hash, story) pairs by one lexsort, then stories per hash from the runs:
+    # np.unique(axis=0) on the stacked pairs sorted them as opaque records, several times slower.
+    order = np.lexsort((stories, hashes))
+    h, st = hashes[order], stories[order]
+    pair_hash = h[np.r_[True, (h[1:] != h[:-1]) | (st[1:] != st[:-1])]]
+    starts = np.flatnonzero(np.r_[True, pair_hash[1:] != pair_hash[:-1]])
+    counts = np.diff(np.r_[starts, pair_hash.size])
+    return pair_hash[starts[counts > STOP_KEY_STORIES]]
 
 
 def _top_pairs(
@@ -671,7 +719,10 @@ class NearDuplicate(MatchLevel):
             buckets.update(_buckets(c.published))
         # The window reaches into the next bucket, which holds rows only when articles dated
         # in the future were stored: an empty bucket costs one probe per key and finds nothing.
-        buckets = {b for b in buckets if _bucket_has_rows(session, b)}
+        # A bucket once seen holding rows is not asked again: should its rows go (deleted
+        # articles, a rolled back batch), probing it only finds nothing.
+        buckets = {b for b in buckets if b in state.filled or _bucket_has_rows(session, b)}
+        state.filled.update(buckets)
         if not buckets:
             return
         window = timedelta(days=WINDOW_DAYS)
@@ -718,10 +769,7 @@ class NearDuplicate(MatchLevel):
         # Cached Docs are checked against their row's stamp, so texts are only read for misses.
         stamps: list[Any] = []
         for part in chunked(sorted(ids)):
-            stmt = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(
-                _a.c.id.in_(part)
-            )
-            stamps.extend(session.execute(stmt))
+            stamps.extend(session.execute(_STAMPS, {"ids": part}))
         missing = []
         for r in stamps:
             doc = state.get_doc(r.id, _stamp(r.content_hash, r.url, r.title))
@@ -733,11 +781,7 @@ class NearDuplicate(MatchLevel):
             return out
         rows: list[Any] = []
         for part in chunked(missing):
-            stmt = select(
-                _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
-                _a.c.published, _a.c.content_hash,
-            ).where(_a.c.id.in_(part))
-            rows.extend(session.execute(stmt))
+            rows.extend(session.execute(_DOC_ROWS, {"ids": part}))
         _warm(session, state, {r.source_id for r in rows})
         for r in rows:
             doc = _make_doc(state, r, observe=False)
@@ -1091,20 +1135,11 @@ def assign_candidates(
                 "b_credit": credited,
             }
         )
-    session.execute(
-        update(_a)
-        .where(_a.c.id == bindparam("b_id"))
-        .values(
-            story_id=bindparam("b_story"),
-            match_reason=bindparam("b_reason"),
-            kind=bindparam("b_kind"),
-            credited_source_id=bindparam("b_credit"),
-        ),
-        params,
-    )
-    # Existing stories bridged by this batch: fold each into its (oldest) root.
-    for story_id in sorted((x for x in parent if x > 0 and find(x) != x), key=_root_key):
-        merge_stories(session, find(story_id), story_id, now=now)
+    session.execute(_ASSIGN, params)
+    # Existing stories bridged by this batch: fold each into its (oldest) root. The roots are
+    # stories of this batch's articles, which refresh_stories below recomputes.
+    drops = sorted((x for x in parent if x > 0 and find(x) != x), key=_root_key)
+    _merge_bridged(session, [(find(d), d) for d in drops], now)
     for level in active:
         level.finish(session, final)
     done = {real[r] for r in complete}
@@ -1177,29 +1212,9 @@ def refresh_stories(
     articles: dict[int, list[Any]] = {sid: [] for sid in ids}
     countries_of: dict[int, list[tuple[str, bool]]] = {}
     for part in chunked(ids):
-        stmt = (
-            select(
-                _a.c.id,
-                _a.c.story_id,
-                _a.c.source_id,
-                _a.c.published,
-                _a.c.region,
-                _a.c.topics,
-                _a.c.kind,
-                _a.c.credited_source_id,
-            )
-            .where(_a.c.story_id.in_(part))
-            .order_by(_a.c.published, _a.c.id)
-        )
-        for row in session.execute(stmt):
+        for row in session.execute(_STORY_ARTICLES, {"ids": part}):
             articles[row.story_id].append(row)
-        stmt2 = (
-            select(_ac.c.article_id, _ac.c.country, _ac.c.is_primary)
-            .join(_a, _a.c.id == _ac.c.article_id)
-            .where(_a.c.story_id.in_(part))
-            .order_by(_ac.c.article_id, _ac.c.is_primary.desc(), _ac.c.weight.desc())
-        )
-        for article_id, country, is_primary in session.execute(stmt2):
+        for article_id, country, is_primary in session.execute(_STORY_COUNTRIES, {"ids": part}):
             countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
 
     kinds = {sid: _story_kind(articles[sid]) for sid in ids}
@@ -1208,21 +1223,18 @@ def refresh_stories(
     for sid in ids:
         fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
         params.append({"b_id": sid, "b_now": now, **{f"b_{k}": v for k, v in fields.items()}})
-    story_update = (
-        update(_s)
-        .where(_s.c.id == bindparam("b_id"))
-        .values(
-            **{k: bindparam(f"b_{k}") for k in _DERIVED},
-            updated_at=bindparam("b_now"),
-        )
-    )
-    session.execute(story_update, params)
+    session.execute(_STORY_UPDATE, params)
 
 
 #: The story columns :func:`_derived` computes.
 _DERIVED = (
     "representative_article_id", "published", "region", "countries", "topics", "source_count",
     "article_count", "kind", "signatories",
+)
+_STORY_UPDATE = (
+    update(_s)
+    .where(_s.c.id == bindparam("b_id"))
+    .values(**{k: bindparam(f"b_{k}") for k in _DERIVED}, updated_at=bindparam("b_now"))
 )
 
 
@@ -1358,14 +1370,55 @@ def refresh_story(session: Session, story: StoryRow | int, *, now: datetime | No
         session.refresh(story)
 
 
+def _merge_bridged(session: Session, pairs: Sequence[tuple[int, int]], now: datetime) -> None:
+    """``merge_stories(keep, drop)`` for each pair, in order, leaving the keeps' derived fields
+    to the caller's refresh. A dropped story without curation (nearly all of them) only has
+    its articles moved and its row deleted, all such pairs in two statements; one with
+    curation goes through merge_stories, whose ORM handling of the decisions costs more than
+    the rest of a merge (profiled on bench/harvest.py's corpus: 30 of a merge's 71 samples).
+    Moving a story's articles and deleting it commute with the curated merges, so the result is
+    that of merging pair after pair."""
+    if not pairs:
+        return
+    ids = sorted({i for pair in pairs for i in pair})
+    found = set(session.execute(select(_s.c.id).where(_s.c.id.in_(ids))).scalars())
+    missing = set(ids) - found
+    if missing:
+        raise LookupError(f"no story with id {', '.join(map(str, sorted(missing)))}")
+    cur = Curation.__table__
+    curated = set(session.execute(
+        select(cur.c.story_id).where(cur.c.story_id.in_([d for _, d in pairs]))
+    ).scalars())
+    plain = [(keep, drop) for keep, drop in pairs if drop not in curated]
+    if plain:
+        session.flush()
+        # A story's articles can only move once: every drop is merged into its final root.
+        session.execute(
+            update(_a).where(_a.c.story_id == bindparam("b_drop")).values(
+                story_id=bindparam("b_keep")
+            ),
+            [{"b_keep": keep, "b_drop": drop} for keep, drop in plain],
+        )
+        session.execute(delete(_s).where(_s.c.id.in_([drop for _, drop in plain])))
+    for keep, drop in pairs:
+        if drop in curated:
+            merge_stories(session, keep, drop, now=now, refresh=False)
+
+
 def merge_stories(
-    session: Session, keep: StoryRow | int, drop: StoryRow | int, *, now: datetime | None = None
+    session: Session,
+    keep: StoryRow | int,
+    drop: StoryRow | int,
+    *,
+    now: datetime | None = None,
+    refresh: bool = True,
 ) -> None:
     """Move every article and curation of ``drop`` into ``keep``, then delete ``drop``.
 
     Where both stories have a curation for the same round-up, ``keep``'s decision stands and its
     empty headline/summary/note/position are filled from ``drop``'s; notes are never lost (both
-    are kept, separated by a blank line). Does not commit.
+    are kept, separated by a blank line). ``refresh=False`` leaves ``keep``'s derived fields
+    stale, for a caller that refreshes it afterwards anyway. Does not commit.
     """
     keep_id = keep if isinstance(keep, int) else keep.id
     drop_id = drop if isinstance(drop, int) else drop.id
@@ -1398,7 +1451,8 @@ def merge_stories(
         session.delete(cur)
     session.flush()
     session.execute(delete(_s).where(_s.c.id == drop_id))
-    refresh_stories(session, [keep_id], now=now)
+    if refresh:
+        refresh_stories(session, [keep_id], now=now)
     if not isinstance(drop, int):
         session.expunge(drop)
     if not isinstance(keep, int):

@@ -258,8 +258,9 @@ def test_s_curve_is_monotone(j: float) -> None:
 
 
 def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
-    """``NearDupMatcher.rejects`` (with ``jaccard_many``) mirrors ``same_story``'s cheapest exit:
-    whenever it says no, so does ``same_story``; it must not hide a positive decision."""
+    """``NearDupMatcher.rejects`` (with ``jaccard_many``) mirrors ``same_story``'s refusals of two
+    long texts below the MinHash threshold, in one language or in two: whenever it says no, so
+    does ``same_story``; it must not hide a positive decision."""
     import random
 
     from store.similarity import NearDupMatcher, jaccard_estimate, jaccard_many
@@ -281,15 +282,22 @@ def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
             published=base + timedelta(days=rng.choice([0, 1, 50])),
             id=i,
         ))
-    refused = 0
+    refused = across = passed = 0
     for doc in docs:
         others = [d for d in docs if d is not doc and not d.is_short] if not doc.is_short else []
         for other, j in zip(others, jaccard_many(doc, others), strict=True):
             assert j == jaccard_estimate(doc.signature, other.signature)
+            two_languages = bool(doc.language and other.language
+                                 and doc.language != other.language)
             if matcher.rejects(doc, other, j):
                 refused += 1
+                across += two_languages
                 assert not matcher.same_story(doc, other).same
-    assert refused > 100
+            else:
+                passed += 1
+    # Both kinds of refusal happen (one language; two languages, by score or by dates), and
+    # pairs are let through to same_story.
+    assert refused > 100 and across > 50 and passed > 100
 
 
 def test_packed_features_come_back_equal_over_the_dedup_corpus():
@@ -479,3 +487,44 @@ def test_batched_minhash_equals_one_array_at_a_time():
             assert got.shape == (len(arrays), scheme.num_perm)
             for row, array in zip(got, arrays, strict=True):
                 assert row.tolist() == _minhash(np.unique(array), scheme).values.tolist()
+
+
+def test_crosslang_score_equals_the_weighted_jaccard_over_the_dedup_corpus():
+    """``_features_score`` counts the names' union from the set sizes and caches the item
+    weights: over pairs of bench/dedup.py's corpus (every language, Latin and Arabic script
+    both ways) it must give exactly the float of the plain weighted Jaccard."""
+    from bench.dedup import load_corpus
+    from store.similarity import (
+        _NAME_WEIGHT,
+        _features_score,
+        _latin_skeleton,
+        _neutral_weight,
+        extract_features,
+    )
+
+    def reference(fa, fb) -> float:
+        common = sum(_neutral_weight(x) for x in fa.neutral & fb.neutral)
+        union = sum(_neutral_weight(x) for x in fa.neutral | fb.neutral)
+        if fa.arabic == fb.arabic:
+            common += _NAME_WEIGHT * len(fa.names & fb.names)
+            union += _NAME_WEIGHT * len(fa.names | fb.names)
+        else:
+            latin, arab = (fb, fa) if fa.arabic else (fa, fb)
+            for w in latin.names:
+                forms = _latin_skeleton(w)
+                if forms:
+                    union += _NAME_WEIGHT
+                    common += _NAME_WEIGHT if forms & arab.skeletons else 0
+        return common / union if union else 0.0
+
+    records = load_corpus()[::3]
+    features = [extract_features(r.title, r.text, r.language) for r in records]
+    kinds = set()
+    for fa in features:
+        for fb in features:
+            got, want = _features_score(fa, fb), reference(fa, fb)
+            assert repr(got) == repr(want)
+            kinds.add((fa.arabic, fb.arabic, 0 < want < 1))
+    # Every combination of scripts, each with partial overlaps, and same-script pairs without.
+    assert {(a, b, True) for a in (False, True) for b in (False, True)} <= kinds
+    assert (False, False, False) in kinds and (True, True, False) in kinds

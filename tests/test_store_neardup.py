@@ -145,6 +145,36 @@ def test_a_bridging_article_merges_two_stories_and_keeps_curation(store_session,
     assert store_session.scalar(select(func.count()).select_from(StoryRow)) == 1
 
 
+def test_a_bridge_without_curation_merges_and_refreshes_the_kept_story(
+    store_session, store_make_article
+) -> None:
+    """Stories without curation are merged without merge_stories' ORM path (moved and deleted
+    in a statement each): the kept story must still hold every article, with derived fields
+    counted over all of them, and the dropped story must be gone."""
+    a, b = _store(
+        store_session,
+        _article(store_make_article, source="misa", guid="n1",
+                 title="Zimbabwe: journalist Farai Chikomba detained in Harare",
+                 text="\n\n".join(P[:3])),
+        _article(store_make_article, source="cpj", guid="n2", days=1,
+                 title="Zimbabwe: Farai Chikomba freed on bail", text="\n\n".join(P[3:])),
+    )
+    assert a.story_id != b.story_id
+    keep, drop = sorted((a.story_id, b.story_id))
+    (bridge,) = _store(store_session, _article(
+        store_make_article, source="ifex", guid="n3", days=2,
+        title="Zimbabwe: Farai Chikomba detained, charged and freed on bail",
+        text="\n\n".join(P)))
+    store_session.expire_all()
+    assert bridge.story_id == keep
+    assert bridge.match_reason.endswith(f"; also matched story {drop}, merged into story {keep}")
+    assert {r.story_id for r in store_session.scalars(select(ArticleRow))} == {keep}
+    assert store_session.get(StoryRow, drop) is None
+    story = store_session.get(StoryRow, keep)
+    assert (story.article_count, story.source_count) == (3, 3)
+    assert story.representative_article_id == a.id and story.published == a.published
+
+
 JOINT = """Joint statement: Release journalist Farai Chikomba and drop the charges
 
 We, the undersigned organisations, condemn the detention of the freelance journalist Farai Chikomba in Harare on 4 June 2024 and call on the authorities to drop the charge of participating in an unlawful gathering brought against him.
@@ -432,3 +462,58 @@ def test_candidate_lookup_returns_dates_only_near_the_window_edge(store_session,
     assert dates[early.id] > 0
     nothing = _candidate_columns(store_session, [1, 2, 3], buckets, lo, hi, inner)
     assert all(col.size == 0 for col in nothing)
+
+
+def test_a_bucket_seen_holding_rows_is_not_asked_again(store_session, store_make_article, monkeypatch) -> None:
+    """The lookup asks whether each bucket of the window holds rows (an empty one is not
+    probed); a bucket once seen holding rows is not asked again by this process."""
+    from store import stories
+
+    asked: list[int] = []
+    real = stories._bucket_has_rows
+
+    def counting(session: Any, bucket: int) -> bool:
+        asked.append(bucket)
+        return real(session, bucket)
+
+    monkeypatch.setattr(stories, "_bucket_has_rows", counting)
+    stored = stories.band_bucket(DAY)
+    texts = ["\n\n".join(P[:3]), "\n\n".join(P[:4]), "\n\n".join(P[1:4])]
+    rounds = []
+    for n, text in enumerate(texts):
+        asked.clear()
+        (row,) = _store(store_session, _article(
+            store_make_article, source=f"m{n}", guid=f"k{n}", days=n / 10,
+            title="Zimbabwe: journalist Farai Chikomba detained in Harare", text=text))
+        rounds.append((sorted(asked), row))
+    window = rounds[0][0]
+    assert stored in window and len(window) == len(set(window)) > 1
+    # Empty database: every bucket asked. Then the stored bucket is seen holding rows (asked),
+    # and from then on only the empty ones are asked, while the stored one is still probed.
+    assert rounds[1][0] == window
+    assert rounds[2][0] == [b for b in window if b != stored]
+    assert rounds[1][1].story_id == rounds[0][1].story_id == rounds[2][1].story_id
+    assert rounds[2][1].match_reason.startswith("minhash")
+
+
+def test_stop_keys_are_the_hashes_held_by_more_than_the_limit_of_stories() -> None:
+    """``_stop_keys`` against a plain count of distinct stories per hash, on random rows where
+    a hash's rows repeat stories (copies of one story count once) around the limit."""
+    import numpy as np
+
+    from store.stories import STOP_KEY_STORIES, _stop_keys
+
+    rng = np.random.default_rng(5)
+    found = 0
+    for n in (0, STOP_KEY_STORIES, 300, 5000):
+        hashes = rng.integers(0, 2**63 - 1, size=max(1, n // 40), dtype=np.int64)
+        h = hashes[rng.integers(0, hashes.size, size=n)]
+        s = rng.integers(1, 45, size=n).astype(np.int64)
+        stories: dict[int, set[int]] = {}
+        for key, story in zip(h.tolist(), s.tolist(), strict=True):
+            stories.setdefault(key, set()).add(story)
+        want = sorted(k for k, v in stories.items() if len(v) > STOP_KEY_STORIES)
+        got = _stop_keys(h, s)
+        assert got.dtype == np.int64 and got.tolist() == want
+        found += len(want)
+    assert found > 10

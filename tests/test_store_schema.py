@@ -199,6 +199,8 @@ def test_sqlite_connection_settings(tmp_path) -> None:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -db.SQLITE_CACHE_KIB
     finally:
         engine.dispose()
 
