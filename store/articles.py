@@ -22,7 +22,13 @@ from sqlalchemy.orm import Session
 from pipeline.items import Article
 from store._sql import chunked, dialect_name, ensure_sources, upsert_insert
 from store.models import article_country_table, article_table
-from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
+from store.stories import (
+    Candidate,
+    assign_candidates,
+    driver_executemany,
+    refresh_stories,
+    reindex_articles,
+)
 from store.types import ensure_utc
 
 Outcome = Literal["new", "updated", "unchanged", "duplicate"]
@@ -202,13 +208,16 @@ def _write_countries(
     if replace and rows:
         for part in chunked([aid for aid, _ in rows]):
             session.execute(delete(_ct).where(_ct.c.article_id.in_(part)))
-    params = [
-        {"article_id": aid, "country": c, "weight": w, "is_primary": p}
-        for aid, countries in rows
-        for c, w, p in countries
-    ]
+    params = [(aid, c, w, p) for aid, countries in rows for c, w, p in countries]
     if params:
-        session.execute(_ct.insert(), params)
+        # A string, a float and a bool a row: the driver binds them as SQLAlchemy's types would
+        # (SQLite stores the bool as 1 or 0 either way).
+        driver_executemany(
+            session,
+            "INSERT INTO article_country (article_id, country, weight, is_primary) "
+            "VALUES ({p}, {p}, {p}, {p})",
+            params,
+        )
 
 
 _UPDATE = (

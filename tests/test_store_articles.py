@@ -50,7 +50,15 @@ def test_stored_fields(store_session, store_make_article) -> None:
     assert row.content_hash == article.content_hash
     assert (row.feed_url, row.fetched_via) == (article.feed_url, "feed")
     assert [(c.country, c.is_primary) for c in row.countries] == [("GH", True), ("TG", False)]
+    # Written through the driver (store.stories.driver_executemany): the stored values answer
+    # SQLAlchemy's own comparisons on each backend (a bool stored as 'True' would not).
+    primary = select(ArticleCountry.country).where(ArticleCountry.is_primary.is_(True))
+    assert store_session.scalars(primary).all() == ["GH"]
+    weights = select(ArticleCountry.country).where(ArticleCountry.weight == 1.0)
+    assert sorted(store_session.scalars(weights)) == ["GH", "TG"]
     assert row.story_id is not None
+    assert (row.match_reason, row.kind) == ("first article of its story", "report")  # its title
+    assert store_session.get(StoryRow, row.story_id).representative_article_id == row.id
     # a placeholder source row was created so the foreign key holds before sync_sources ran
     assert store_session.get(SourceRow, "mfwa").name == "mfwa"
 
