@@ -133,3 +133,30 @@ def test_ambiguous_acronym_matches_nothing() -> None:
 )
 def test_classify_kind(title: str, text: str, kind: str) -> None:
     assert classify_kind(title, text) == kind
+
+
+def test_joint_shortcut_answers_as_the_full_hint_test() -> None:
+    """_is_joint rules out ASCII texts with five cover substrings (_JOINT_ASCII_COVER) before
+    scanning for every hint: each ASCII hint must hold a cover, and the answer must be the full
+    test's, for every hint and every _JOINT alternative inside ASCII and non-ASCII texts."""
+    from store.signatories import _JOINT, _JOINT_ASCII_COVER, _JOINT_HINTS, _is_joint
+
+    for hint in _JOINT_HINTS:
+        if hint.isascii():
+            assert any(c in hint for c in _JOINT_ASCII_COVER), hint
+
+    def full(norm: str) -> bool:
+        return any(h in norm for h in _JOINT_HINTS) and _JOINT.search(norm) is not None
+
+    phrases = [*_JOINT_HINTS, "joint statement", "we the undersigned", "signatories:",
+               "declaration conjointe", "nous, organisations soussignees",
+               "las organizaciones firmantes", "nosotras las organizaciones", "carta conjunta",
+               "signed by the following", "the undersigned groups", "design signal resign",
+               "plain report of an arrest"]
+    texts = []
+    for phrase in phrases:
+        for around in ("{}", "police said {} on monday", "x{}x", "{} - café"):
+            texts.append(around.format(phrase))
+    assert sum(map(full, texts)) >= 20  # the texts exercise the regex, not only the hints
+    for norm in texts:
+        assert _is_joint(norm) == full(norm), norm
