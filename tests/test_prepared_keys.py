@@ -284,3 +284,28 @@ def test_lower_words_are_the_normalised_lower_case_words_cold_warm_and_after_a_c
     monkeypatch.setattr(sim, "_LOWER_NORM", {})
     for toks in texts:
         assert sim._lower_words(toks) - {""} == reference(toks) - {""}, toks
+
+
+def test_generic_phrases_found_by_the_automaton_are_those_a_substring_search_finds() -> None:
+    """``_phrases_in`` scans the text once for all the generic phrases: it must list exactly
+    the phrases that occur in it (overlapping, nested, repeated, at the edges, next to
+    non-BMP characters), in ``_GENERIC_PHRASES``' order."""
+    import random
+
+    import store.similarity as sim
+
+    phrases = sim._GENERIC_PHRASES
+    rng = random.Random(7)
+    bits = [*phrases, *(p[: len(p) // 2] for p in phrases), *(p[len(p) // 2 :] for p in phrases),
+            " ", "\n", "𝔘", "été", "تابعونا", "x"]
+    cases = [[], [""], [phrases[0]], [phrases[-1] + phrases[0]], ["\n".join(phrases)]]
+    for _ in range(500):
+        cases.append(["".join(rng.choice(bits) for _ in range(rng.randrange(0, 8)))
+                      for _ in range(rng.randrange(0, 4))])
+    hits = 0
+    for norms in cases:
+        whole = "\n".join(norms)
+        expected = [p for p in phrases if p in whole]
+        assert sim._phrases_in(norms) == expected, norms
+        hits += len(expected) > 1
+    assert hits > 50  # the cases do hold several phrases at once
