@@ -253,3 +253,59 @@ def test_only_pool_jobs_prepare_keys() -> None:
     assert prepared == plain  # the payload is not a field: the articles compare equal
     assert all(prepared_for(getattr(a, PREPARED_ATTR), a.text, a.title, a.language)
                for a in prepared)
+
+
+def test_lower_words_are_the_normalised_lower_case_words_cold_warm_and_after_a_cache_clear(
+    monkeypatch,
+) -> None:
+    """``_lower_words`` maps words through a cache of their lower-case normalisation: it must
+    give the normalised forms of exactly the words that start with a lower-case letter (plus,
+    possibly, "", which no name equals), whether the words are new, cached, or the cache is
+    cleared for size in the middle of a text."""
+    import random
+
+    import store.similarity as sim
+
+    def reference(toks: list[str]) -> set[str]:
+        return {sim.normalise_text(w) for w in set(toks) if w and w[0].islower()}
+
+    words = ["été", "Été", "ÉTÉ", "ana", "Ana", "iPhone", "İzmir", "ıssız", "straße", "Straße",
+             "ǅemal", "ǆemal", "محمد", "o'brien", "O'Brien", "jean-pierre", "", "de", "De", "x_1",
+             "ﬁle", "ｆull", "ñúñez", "Ñúñez", "the", "The"]
+    rng = random.Random(11)
+    texts = [[rng.choice(words) for _ in range(rng.randrange(0, 40))] for _ in range(300)]
+    monkeypatch.setattr(sim, "_LOWER_NORM", {})
+    for toks in texts + texts:  # new words first, then all cached
+        got = sim._lower_words(toks)
+        assert got - {""} == reference(toks) - {""}, toks
+    assert "Ana" in sim._LOWER_NORM and sim._LOWER_NORM["Ana"] == ""
+    assert "ana" in sim._lower_words(["Ana", "ana"]) and "ana" not in sim._lower_words(["Ana"])
+    monkeypatch.setattr(sim, "_TOKEN_CACHE_MAX", 5)  # cleared on nearly every text
+    monkeypatch.setattr(sim, "_LOWER_NORM", {})
+    for toks in texts:
+        assert sim._lower_words(toks) - {""} == reference(toks) - {""}, toks
+
+
+def test_generic_phrases_found_by_the_automaton_are_those_a_substring_search_finds() -> None:
+    """``_phrases_in`` scans the text once for all the generic phrases: it must list exactly
+    the phrases that occur in it (overlapping, nested, repeated, at the edges, next to
+    non-BMP characters), in ``_GENERIC_PHRASES``' order."""
+    import random
+
+    import store.similarity as sim
+
+    phrases = sim._GENERIC_PHRASES
+    rng = random.Random(7)
+    bits = [*phrases, *(p[: len(p) // 2] for p in phrases), *(p[len(p) // 2 :] for p in phrases),
+            " ", "\n", "𝔘", "été", "تابعونا", "x"]
+    cases = [[], [""], [phrases[0]], [phrases[-1] + phrases[0]], ["\n".join(phrases)]]
+    for _ in range(500):
+        cases.append(["".join(rng.choice(bits) for _ in range(rng.randrange(0, 8)))
+                      for _ in range(rng.randrange(0, 4))])
+    hits = 0
+    for norms in cases:
+        whole = "\n".join(norms)
+        expected = [p for p in phrases if p in whole]
+        assert sim._phrases_in(norms) == expected, norms
+        hits += len(expected) > 1
+    assert hits > 50  # the cases do hold several phrases at once
