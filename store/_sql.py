@@ -34,6 +34,21 @@ def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run ``sql`` (``{p}`` marks each parameter) once per row with the driver's
+    ``executemany``, in the session's transaction. For rows of plain integers, floats, booleans,
+    strings and NULLs, which SQLAlchemy's per-row parameter processing (~2 us a row) would only
+    copy: those the driver binds exactly as SQLAlchemy's types would."""
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    # The DBAPI cursor of the session's connection (same transaction).
+    cursor = session.connection().connection.cursor()
+    try:
+        # sqlite3 and psycopg take any iterable of rows
+        cursor.executemany(sql.format(p=mark), rows)  # type: ignore[arg-type]
+    finally:
+        cursor.close()
+
+
 def upsert_insert(session: Session, table: Table) -> Any:
     """The dialect's ``INSERT`` (which has ``on_conflict_do_nothing/do_update``) for ``table``."""
     name = dialect_name(session)

@@ -20,15 +20,9 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.items import Article
-from store._sql import chunked, dialect_name, ensure_sources, upsert_insert
+from store._sql import chunked, dialect_name, driver_executemany, ensure_sources, upsert_insert
 from store.models import article_country_table, article_table
-from store.stories import (
-    Candidate,
-    assign_candidates,
-    driver_executemany,
-    refresh_stories,
-    reindex_articles,
-)
+from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
 from store.types import ensure_utc
 
 Outcome = Literal["new", "updated", "unchanged", "duplicate"]

@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store._sql import chunked
+from store._sql import chunked, driver_executemany
 from store.models import (
     BAND_SLOTS,
     ArticleRow,
@@ -277,6 +277,8 @@ _STORY_COUNTRIES = (
     .where(_a.c.story_id.in_(_IDS))
     .order_by(_ac.c.article_id, _ac.c.is_primary.desc(), _ac.c.weight.desc())
 )
+
+
 def band_bucket(published: datetime) -> int:
     """The ``article_band.bucket`` of an article published at ``published``."""
     return int(published.timestamp() // 86400) // BUCKET_DAYS
@@ -427,21 +429,6 @@ def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int
     bucket = band_bucket(doc.published)
     aid = doc.id
     return [(aid * BAND_SLOTS + b, aid, b, h, bucket) for b, h in keys]
-
-
-def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """Run ``sql`` (``{p}`` marks each parameter) once per row with the driver's
-    ``executemany``, in the session's transaction. For rows of plain integers, floats, booleans,
-    strings and NULLs, which SQLAlchemy's per-row parameter processing (~2 us a row) would only
-    copy: those the driver binds exactly as SQLAlchemy's types would."""
-    mark = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
-    # The DBAPI cursor of the session's connection (same transaction).
-    cursor = session.connection().connection.cursor()
-    try:
-        # sqlite3 and psycopg take any iterable of rows
-        cursor.executemany(sql.format(p=mark), rows)  # type: ignore[arg-type]
-    finally:
-        cursor.close()
 
 
 def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:

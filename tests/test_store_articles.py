@@ -50,7 +50,7 @@ def test_stored_fields(store_session, store_make_article) -> None:
     assert row.content_hash == article.content_hash
     assert (row.feed_url, row.fetched_via) == (article.feed_url, "feed")
     assert [(c.country, c.is_primary) for c in row.countries] == [("GH", True), ("TG", False)]
-    # Written through the driver (store.stories.driver_executemany): the stored values answer
+    # Written through the driver (store._sql.driver_executemany): the stored values answer
     # SQLAlchemy's own comparisons on each backend (a bool stored as 'True' would not).
     primary = select(ArticleCountry.country).where(ArticleCountry.is_primary.is_(True))
     assert store_session.scalars(primary).all() == ["GH"]
