@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -229,33 +230,38 @@ class Curation(Base):
     story: Mapped[StoryRow] = relationship()
 
 
-#: ``article_band.id`` is ``article_id * BAND_SLOTS + band``: band numbers are below 256.
-BAND_SLOTS = 256
+class ArticleKeys(Base):
+    """An article's MinHash band keys (``store.similarity.index_keys``), packed in one row.
 
+    Candidate near-duplicates share a key. The keys are not looked up in SQL: each process keeps
+    the keys of the date buckets it works in as sorted arrays (``store.stories._KeyCache``) and
+    reads from this table only the rows written since it last looked (``seq`` greater than the
+    last one it read, per bucket). One row per article instead of one per key (migration 0006):
+    a feed harvest wrote ~62 index rows per article, which cost more than the rest of storing it.
 
-class ArticleBand(Base):
-    """One band of an article's MinHash signature: candidate near-duplicates share a row key."""
+    * ``bucket``: the article's date bucket (``store.stories.band_bucket``), which a new
+      article's lookup window reaches: at most three buckets are read.
+    * ``seq``: the write's number, one per transaction that writes keys, increasing in commit
+      order (PostgreSQL writers take an advisory lock to number and commit in turn; SQLite has
+      one writer). A row rewritten (the article's text changed) gets a new number, and a cached
+      copy of an older number is then ignored.
+    * ``hashes``: the keys' 63-bit hashes, little-endian int64; ``bands``: each key's band
+      number, one byte each (band numbers are below 256), in the same order.
+    """
 
-    __tablename__ = "article_band"
-    # The lookup index leads with a coarse date bucket (store.stories.BUCKET_DAYS): new rows land
-    # in the few recent buckets, so inserting stays as cheap at a million articles as at ten
-    # thousand (a (band, hash) index takes each insert to a random page of the whole table).
-    # The hash alone (63 random bits) identifies the key; the band is checked on the rows found.
-    # The key is one integer, ``article_id * BAND_SLOTS + band`` (migration 0005): on SQLite an
-    # INTEGER PRIMARY KEY is the rowid, so the table is an integer-keyed B-tree whose new rows
-    # append, and the lookup index holds that one integer. An article's rows are the key range
-    # [article_id * 256, article_id * 256 + 256). There is no foreign key (it cost one article
-    # lookup per row written, and its cascade would need an index on article_id): a trigger
-    # deletes an article's rows with the article (migration 0005).
-    __table_args__ = (Index("ix_article_band_bucket_hash", "bucket", "hash"),)
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    __tablename__ = "article_keys"
+    __table_args__ = (
+        Index("ix_article_keys_bucket_seq", "bucket", "seq"),
+        Index("ix_article_keys_seq", "seq"),
     )
-    article_id: Mapped[int] = mapped_column(Integer)
-    band: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[int] = mapped_column(BigInteger)
-    bucket: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("article.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    bucket: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    bands: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # Core handles on the tables, typed as Table (``Model.__table__`` is typed as a FromClause), for
@@ -266,4 +272,4 @@ story_table = cast(Table, StoryRow.__table__)
 article_table = cast(Table, ArticleRow.__table__)
 article_country_table = cast(Table, ArticleCountry.__table__)
 curation_table = cast(Table, Curation.__table__)
-article_band_table = cast(Table, ArticleBand.__table__)
+article_keys_table = cast(Table, ArticleKeys.__table__)

@@ -9,7 +9,7 @@ A new article joins the story of the first deduplication level that recognises i
 3. :class:`SameText` — the same normalised-text hash, for texts long enough that equal hashes
    mean the same report rather than the same boilerplate;
 4. :class:`NearDuplicate` — near-duplicate text, feed teasers and translations: MinHash band keys
-   in ``article_band`` looked up in one query per batch, decided by
+   (``article_keys``, looked up in arrays each process keeps) for the whole batch at once, decided by
    :meth:`store.similarity.NearDupMatcher.same_story` (see docs/dedup.md).
 
 Each level is a :class:`MatchLevel` with one query per batch (``prepare``), so a batch of 50 new
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,6 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import (
     BigInteger,
-    Integer,
     and_,
     bindparam,
     case,
@@ -54,14 +54,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store._sql import chunked, driver_executemany
+from store._sql import chunked, dialect_name, driver_executemany
 from store.models import (
-    BAND_SLOTS,
     ArticleRow,
     Curation,
     StoryRow,
-    article_band_table,
     article_country_table,
+    article_keys_table,
     article_table,
     source_table,
     story_table,
@@ -215,17 +214,20 @@ class SameText(MatchLevel):
 
 
 # --------------------------------------------------------------------------------------------
-# Near-duplicates: MinHash bands in article_band
+# Near-duplicates: MinHash band keys in article_keys
 # --------------------------------------------------------------------------------------------
 
 #: Candidates are looked up among articles published this many days either side of the new one
 #: (docs/dedup.md): the lists stay short however large the table grows.
 WINDOW_DAYS = 60
-#: Width of the date bucket that leads the ``article_band`` index: an article's window touches at
-#: most three. New keys land in the current bucket only, so the narrower it is, the fewer index
-#: pages each commit rewrites; each bucket costs one more probe per key (migration 0003 went from
-#: 120 to 60 days: commits ~30% cheaper at 40k stored; the extra probes mostly hit an empty bucket).
+#: Width of an ``article_keys`` date bucket: an article's window touches at most three, and a
+#: process keeps the keys of the buckets it works in (:class:`_KeyCache`).
 BUCKET_DAYS = 60
+#: Date buckets whose keys a process keeps per database (the least recently used is dropped): at
+#: 250 articles a day, a bucket holds ~15,000 articles and ~930,000 keys, ~12 MB of arrays.
+KEY_CACHE_BUCKETS = 6
+#: Sorted runs a cached bucket holds (one per refresh that found rows) before they are merged.
+KEY_CACHE_RUNS = 8
 #: Stored candidates examined per new article (most shared band keys first); the same again among
 #: the articles of the batch itself.
 MAX_CANDIDATES = 8
@@ -238,7 +240,7 @@ DOC_CACHE_SIZE = 20_000
 #: many (a joint statement co-published by a hundred members), stay one story: their keys count.
 STOP_KEY_STORIES = 24
 
-_ab = article_band_table
+_k = article_keys_table
 _src = source_table
 _MATCHER = NearDupMatcher()
 
@@ -257,7 +259,15 @@ _BY_HASH = (
     .where(_a.c.content_hash.in_(_IDS), _a.c.story_id.is_not(None))
     .order_by(_a.c.story_id, _a.c.id)
 )
-_BUCKET_ROW = select(_ab.c.bucket).where(_ab.c.bucket == bindparam("bucket")).limit(1)
+# Keys rows of one bucket written after ``after`` and before ``before`` (see _KeyCache).
+_KEYS_SINCE = select(_k.c.article_id, _k.c.seq, _k.c.hashes, _k.c.bands).where(
+    _k.c.bucket == bindparam("bucket"), _k.c.seq > bindparam("after"),
+    _k.c.seq < bindparam("before"),
+)
+_LAST_SEQ = select(func.max(_k.c.seq))
+#: PostgreSQL advisory lock a transaction holds from numbering its keys rows to its commit, so
+#: that keys are numbered in commit order ("rndkeys" in ASCII; the migration lock is "roundup").
+_KEYS_LOCK_KEY = int.from_bytes(b"rndkeys", "big")
 _STAMPS = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(_a.c.id.in_(_IDS))
 _DOC_ROWS = select(
     _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url, _a.c.published,
@@ -306,16 +316,15 @@ class _DbState:
     * ``docs``: the :class:`Doc` of recently stored articles, so that candidates found by the band
       lookup are not re-normalised and re-hashed; an entry is used only while the article's
       content hash, URL and title are unchanged.
-    * ``filled``: the ``article_band`` buckets seen holding rows, which the candidate lookup
-      then probes without first asking whether they are empty.
+    * ``keys``: the stored band keys of the date buckets the process works in
+      (:class:`_KeyCache`).
     """
 
     def __init__(self) -> None:
         self.learner = BoilerplateLearner()
         self.warm: set[str] = set()
         self.docs: OrderedDict[int, tuple[tuple[str, str, str], Doc]] = OrderedDict()
-        #: article_band buckets known to hold rows (NearDuplicate.prepare).
-        self.filled: set[int] = set()
+        self.keys = _KeyCache()
 
     def get_doc(self, article_id: int, stamp: tuple[str, str, str]) -> Doc | None:
         hit = self.docs.get(article_id)
@@ -423,145 +432,238 @@ def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     return Doc.cleaned(cleaned, **fields)
 
 
-def _band_rows(doc: Doc, keys: Sequence[tuple[int, int]]) -> list[tuple[int, int, int, int, int]]:
-    """``(id, article_id, band, hash, bucket)`` rows of ``article_band`` for ``doc``."""
-    assert doc.published is not None and isinstance(doc.id, int)
-    bucket = band_bucket(doc.published)
-    aid = doc.id
-    return [(aid * BAND_SLOTS + b, aid, b, h, bucket) for b, h in keys]
+def _packed_keys(keys: Sequence[tuple[int, int]]) -> tuple[bytes, bytes]:
+    """``(hashes, bands)`` of ``article_keys`` for ``(band, hash)`` keys."""
+    bands = np.fromiter((b for b, _ in keys), dtype=np.uint8, count=len(keys))
+    hashes = np.fromiter((h for _, h in keys), dtype="<i8", count=len(keys))
+    return hashes.tobytes(), bands.tobytes()
 
 
-def _insert_band_rows(session: Session, rows: Iterable[Sequence[int]]) -> None:
-    """Insert ``article_band`` rows ``(id, article_id, band, hash, bucket)`` with the driver's
-    ``executemany``: a feed's few thousand rows would otherwise spend more time in
-    SQLAlchemy's per-row parameter processing than in the database."""
+def _keys_seq(session: Session) -> int:
+    """The write number of this transaction's ``article_keys`` rows, taken once per transaction:
+    greater than every stored one, and at least the current time in microseconds since 1970.
+
+    On PostgreSQL the transaction first takes an advisory lock held until it ends, so that a
+    number is never committed after a greater one (a process that has read the rows up to
+    number n then never misses a row numbered n or less); on SQLite the transaction already
+    holds the database's one write lock. The clock's part makes the numbers of a database
+    created again under the same URL (a test, a demo run again in one process) greater than
+    those a process read from the one before, so that its new rows are read, not skipped."""
+    transaction = session.get_transaction()
+    mine = session.info.get("article_keys_seq")
+    if mine is not None and mine[0] is transaction:
+        return int(mine[1])
+    if dialect_name(session) == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK_KEY)))
+    last = int(session.execute(_LAST_SEQ).scalar() or 0)
+    seq = max(last + 1, _micros(utcnow()))
+    session.info["article_keys_seq"] = (transaction, seq)
+    return seq
+
+
+def _own_seq(session: Session) -> int | None:
+    """The write number this transaction gave its keys rows, if it wrote any."""
+    mine = session.info.get("article_keys_seq")
+    return int(mine[1]) if mine is not None and mine[0] is session.get_transaction() else None
+
+
+def _write_keys(session: Session, rows: Iterable[tuple[int, int, bytes, bytes]]) -> None:
+    """Write ``(article_id, bucket, hashes, bands)`` rows of ``article_keys`` (replacing an
+    article's previous row), numbered with this transaction's :func:`_keys_seq`."""
+    rows = list(rows)
+    if not rows:
+        return
+    seq = _keys_seq(session)
+    # Plain integers and bytes, which SQLAlchemy's per-row parameter processing only copied.
     driver_executemany(
         session,
-        "INSERT INTO article_band (id, article_id, band, hash, bucket) VALUES ({p}, {p}, {p}, {p}, {p})",
-        rows,
+        "INSERT INTO article_keys (article_id, bucket, seq, hashes, bands) "
+        "VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (article_id) DO UPDATE SET "
+        "bucket = excluded.bucket, seq = excluded.seq, hashes = excluded.hashes, "
+        "bands = excluded.bands",
+        ((aid, bucket, seq, hashes, bands) for aid, bucket, hashes, bands in rows),
     )
 
 
-def _delete_band_rows(session: Session, article_ids: Iterable[int]) -> None:
-    """Delete the ``article_band`` rows of ``article_ids``: one key range per run of consecutive
-    ids (a batch's new articles are usually one run)."""
-    ids = sorted(set(article_ids))
-    runs: list[tuple[int, int]] = []
-    for aid in ids:
-        if runs and runs[-1][1] == aid:
-            runs[-1] = (runs[-1][0], aid + 1)
-        else:
-            runs.append((aid, aid + 1))
-    if not runs:
-        return
-    session.execute(
-        delete(_ab).where(_ab.c.id >= bindparam("b_lo"), _ab.c.id < bindparam("b_hi")),
-        [{"b_lo": lo * BAND_SLOTS, "b_hi": hi * BAND_SLOTS} for lo, hi in runs],
-    )
+def _unpack(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(hash, band, article_id, seq)`` columns, one entry per key, of ``article_keys`` rows
+    ``(article_id, seq, hashes, bands)``."""
+    counts = np.fromiter((len(r[3]) for r in rows), dtype=np.int64, count=len(rows))
+    hashes = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype="<i8").astype(np.int64)
+    bands = np.frombuffer(b"".join(bytes(r[3]) for r in rows), dtype=np.uint8).astype(np.int64)
+    if hashes.size != bands.size:  # pragma: no cover - a row not written by _write_keys
+        raise RuntimeError("article_keys: hashes and bands of different lengths")
+    articles = np.repeat(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), counts)
+    seqs = np.repeat(np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)), counts)
+    return hashes, bands, articles, seqs
 
 
-def _bucket_has_rows(session: Session, bucket: int) -> bool:
-    """Whether ``article_band`` holds any row in ``bucket`` (one index probe)."""
-    return session.execute(_BUCKET_ROW, {"bucket": bucket}).first() is not None
+class _Bucket:
+    """One date bucket's keys as sorted runs of ``(hash, band, article_id, seq)`` columns, and
+    the greatest write number read into them."""
+
+    __slots__ = ("seq", "runs")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.runs: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, columns: tuple[np.ndarray, ...]) -> None:
+        order = np.argsort(columns[0], kind="stable")
+        self.runs.append(tuple(col[order] for col in columns))
+        if len(self.runs) > KEY_CACHE_RUNS:
+            merged = [np.concatenate(cols) for cols in zip(*self.runs, strict=True)]
+            order = np.argsort(merged[0], kind="stable")
+            self.runs = [tuple(col[order] for col in merged)]
+
+    def find(self, probe: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """The entries whose hash is in ``probe`` (sorted, distinct), per run."""
+        found = []
+        for run in self.runs:
+            keys = run[0]
+            left = np.searchsorted(keys, probe, "left")
+            hit = keys[np.minimum(left, keys.size - 1)] == probe
+            if not hit.any():
+                continue
+            # The right ends only for the probes found (most are not): a second search of all.
+            left = left[hit]
+            count = np.searchsorted(keys, probe[hit], "right") - left
+            at = np.repeat(left - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))
+            found.append(tuple(col[at] for col in run))
+        return found
 
 
-def _candidate_columns(
+class _KeyCache:
+    """The ``article_keys`` of the date buckets a process works in, per database, as sorted
+    arrays: a batch's candidate lookup is a binary search per key instead of an index probe
+    per key, and only rows written since the last lookup are read (``seq`` greater than the
+    bucket's last). Rows numbered by the reading transaction itself are read but not kept
+    (it may still roll back, and its number be used again).
+
+    An entry whose row was rewritten since (the article's text changed: new keys, new number)
+    or deleted is left in place: :func:`_stored_candidates` keeps only entries whose number is
+    the article's current one. Shared by the process's writer threads (one lock)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: OrderedDict[int, _Bucket] = OrderedDict()
+
+    def find(self, session: Session, buckets: Sequence[int],
+             probe: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(hash, band, article_id, seq)`` of the stored keys in ``buckets`` whose hash is in
+        ``probe`` (sorted, distinct), this transaction's own rows included."""
+        own = _own_seq(session)
+        found: list[tuple[np.ndarray, ...]] = []
+        with self.lock:
+            for b in buckets:
+                cached = self.buckets.get(b)
+                if cached is None:
+                    cached = self.buckets[b] = _Bucket()
+                self.buckets.move_to_end(b)
+                before = own if own is not None else 2**62
+                rows = session.execute(
+                    _KEYS_SINCE, {"bucket": b, "after": cached.seq, "before": before}
+                ).all()
+                if rows:
+                    cached.add(_unpack(rows))
+                    cached.seq = max(r[1] for r in rows)
+                found += cached.find(probe)
+                if own is not None:  # this transaction's rows: used, not kept
+                    mine = session.execute(
+                        _KEYS_SINCE, {"bucket": b, "after": own - 1, "before": own + 1}
+                    ).all()
+                    if mine:
+                        extra = _Bucket()
+                        extra.add(_unpack(mine))
+                        found += extra.find(probe)
+            while len(self.buckets) > KEY_CACHE_BUCKETS:
+                self.buckets.popitem(last=False)
+        if not found:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty, empty
+        return tuple(np.concatenate(cols) for cols in zip(*found, strict=True))
+
+
+def _stored_candidates(
     session: Session,
-    hashes: list[int],
+    state: _DbState,
+    probe: np.ndarray,
     buckets: list[int],
     lo: datetime,
     hi: datetime,
     inner: tuple[datetime, datetime],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The stored articles with a band hash among ``hashes`` in one of ``buckets``, published in
-    ``[lo, hi]``, with their story: one statement, the keys passed as ONE bound parameter.
+    """The stored keys in ``buckets`` whose hash is in ``probe`` (sorted, distinct), of articles
+    published in ``[lo, hi]`` that have a story, with that story.
 
-    Returns int64 columns ``(band, hash, article_id, story_id, published)``, one entry per
-    row found; ``published`` is in microseconds since 1970, or -1 for an article published
-    within ``inner`` (the dates within the window of every new article of the batch), which the
-    caller then need not check.
+    Returns int64 columns ``(band, hash, article_id, story_id, published)``, one entry per key
+    found; ``published`` is in microseconds since 1970, or -1 for an article published within
+    ``inner`` (the dates within the window of every new article of the batch), which the caller
+    then need not check.
 
-    On SQLite the statement returns ONE row: each column as a comma-separated list
-    (``group_concat``, the same row order in every column), parsed by numpy. Tens of thousands
-    of rows a batch otherwise cost more in the driver's and SQLAlchemy's per-row work (and in
-    the Python objects made for them) than in the lookup.
-
-    SQLite reads a JSON array with ``json_each`` (``hash IN (SELECT value …)``, which it runs as
-    one index probe per key); PostgreSQL unnests a ``bigint[]`` and joins it, because given
-    ``hash = ANY(…)`` it scanned whole buckets. An expanded ``IN (?, ?, …)`` of a batch's
-    thousands of keys cost more to compile than to run and can pass the drivers' limits.
-    """
+    The keys come from the process's :class:`_KeyCache`; one statement then reads the articles
+    they belong to, with their keys row's current number (which drops entries of rewritten
+    rows), by their ids passed as ONE bound parameter (a JSON array read with ``json_each`` on
+    SQLite, a ``bigint[]`` on PostgreSQL): an expanded ``IN (?, ?, …)`` of thousands of ids cost
+    more to compile than to run and can pass the drivers' limits. On SQLite the statement
+    returns ONE row: each column as a comma-separated list (``group_concat``, the same row order
+    in every column), parsed by numpy; thousands of rows a batch otherwise cost more in the
+    driver's and SQLAlchemy's per-row work than in the lookup."""
+    empty = np.empty(0, dtype=np.int64)
+    nothing = (empty, empty, empty, empty, empty)
+    hashes, bands, articles, seqs = state.keys.find(session, buckets, probe)
+    if not hashes.size:
+        return nothing
+    ids = np.unique(articles).tolist()
     published: Any = case(
         (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
         else_=_a.c.published,
     )
-    cols = (_ab.c.band, _ab.c.hash, _ab.c.article_id, _a.c.story_id, published)
-    if session.get_bind().dialect.name == "postgresql":
-        # Equality on both index columns, one (bucket, hash) pair per row: without statistics the
-        # planner otherwise scans whole buckets for "bucket IN (…) AND hash = …".
-        pairs = [(b, h) for b in buckets for h in hashes]
-        keys = (
-            func.unnest(
-                bindparam("key_buckets", [b for b, _ in pairs], type_=ARRAY(Integer)),
-                bindparam("key_hashes", [h for _, h in pairs], type_=ARRAY(BigInteger)),
-            )
-            .table_valued("b", "h")
-            .render_derived(name="k")
-        )
+    where = (_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
+    if dialect_name(session) == "postgresql":
         stmt = (
-            select(*cols)
-            .select_from(keys)
-            .join(_ab, and_(_ab.c.bucket == keys.c.b, _ab.c.hash == keys.c.h))
-            .join(_a, _a.c.id == _ab.c.article_id)
-            .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
+            select(_a.c.id, _a.c.story_id, _k.c.seq, published)
+            .join(_k, _k.c.article_id == _a.c.id)
+            .where(_a.c.id == func.any(bindparam("cand_ids", ids, type_=ARRAY(BigInteger))), *where)
         )
-        # Columns, filled row by row (no list of Row objects kept: see _insert_band_rows).
-        band: list[int] = []
-        h: list[int] = []
-        article: list[int] = []
-        story: list[int] = []
-        when: list[int] = []
-        for row in session.execute(stmt):
-            band.append(row[0])
-            h.append(row[1])
-            article.append(row[2])
-            story.append(row[3])
-            when.append(-1 if row[4] is None else _micros(row[4]))
-        return tuple(np.array(col, dtype=np.int64)  # type: ignore[return-value]
-                     for col in (band, h, article, story, when))
-    # On SQLite the lookup index holds (bucket, hash, id): band and article come from the id, so
-    # the query reads the index only, never the table.
-    article_id = _ab.c.id.op("/")(literal_column(str(BAND_SLOTS)))
-    band = _ab.c.id.op("%")(literal_column(str(BAND_SLOTS)))
-    values: Any = select(literal_column("value")).select_from(
-        func.json_each(bindparam("band_keys", json.dumps(hashes)))
-    )
-    concat = func.group_concat
-    stmt = (
-        select(
-            func.count(), concat(band), concat(_ab.c.hash), concat(article_id),
-            concat(_a.c.story_id), concat(func.coalesce(published, literal_column("''"))),
+        rows = session.execute(stmt).all()
+        live = [np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in range(3)]
+        when = np.fromiter((-1 if r[3] is None else _micros(r[3]) for r in rows), dtype=np.int64,
+                           count=len(rows))
+    else:
+        values: Any = select(literal_column("value")).select_from(
+            func.json_each(bindparam("cand_ids", json.dumps(ids)))
         )
-        .select_from(_ab)
-        .where(_ab.c.bucket.in_(buckets), _ab.c.hash.in_(values.scalar_subquery()))
-        .join(_a, _a.c.id == article_id)
-        .where(_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
-    )
-    count, *lists = session.execute(stmt).one()
-    if not count:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty, empty, empty
-    ints = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:4]]
-    when = np.full(count, -1, dtype=np.int64)
-    dates = lists[4].split(",")
-    edge = [i for i, text in enumerate(dates) if text]
-    if edge:  # stored as text: the column type's own conversion, then microseconds
-        dialect = session.get_bind().dialect
-        to_date = _a.c.published.type.dialect_impl(dialect).result_processor(dialect, None)
-        when[edge] = [_micros(to_date(dates[i]) if to_date else dates[i]) for i in edge]
-    if any(col.size != count for col in ints):  # pragma: no cover - a list that did not parse
-        raise RuntimeError("candidate lookup: malformed group_concat result")
-    return ints[0], ints[1], ints[2], ints[3], when
+        concat = func.group_concat
+        stmt = (
+            select(func.count(), concat(_a.c.id), concat(_a.c.story_id), concat(_k.c.seq),
+                   concat(func.coalesce(published, literal_column("''"))))
+            .select_from(_a)
+            .join(_k, _k.c.article_id == _a.c.id)
+            .where(_a.c.id.in_(values.scalar_subquery()), *where)
+        )
+        count, *lists = session.execute(stmt).one()
+        if not count:
+            return nothing
+        live = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:3]]
+        if any(col.size != count for col in live):  # pragma: no cover - a list that did not parse
+            raise RuntimeError("candidate lookup: malformed group_concat result")
+        when = np.full(count, -1, dtype=np.int64)
+        dates = lists[3].split(",")
+        edge = [i for i, text in enumerate(dates) if text]
+        if edge:  # stored as text: the column type's own conversion, then microseconds
+            dialect = session.get_bind().dialect
+            to_date = _a.c.published.type.dialect_impl(dialect).result_processor(dialect, None)
+            when[edge] = [_micros(to_date(dates[i]) if to_date else dates[i]) for i in edge]
+    live_id, live_story, live_seq = live
+    if not live_id.size:
+        return nothing
+    order = np.argsort(live_id)
+    live_id, live_story, live_seq, when = live_id[order], live_story[order], live_seq[order], when[order]
+    at = np.minimum(np.searchsorted(live_id, articles), live_id.size - 1)
+    keep = (live_id[at] == articles) & (live_seq[at] == seqs)
+    at = at[keep]
+    return bands[keep], hashes[keep], articles[keep], live_story[at], when[at]
 
 
 def _describe(decision: Decision, other: Hashable) -> str:
@@ -701,22 +803,14 @@ class NearDuplicate(MatchLevel):
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
-        # The window reaches into the next bucket, which holds rows only when articles dated
-        # in the future were stored: an empty bucket costs one probe per key and finds nothing.
-        # A bucket once seen holding rows is not asked again: should its rows go (deleted
-        # articles, a rolled back batch), probing it only finds nothing.
-        buckets = {b for b in buckets if b in state.filled or _bucket_has_rows(session, b)}
-        state.filled.update(buckets)
-        if not buckets:
-            return
         window = timedelta(days=WINDOW_DAYS)
         first, last = ordered[0].published, ordered[-1].published
         lo, hi = first - window, last + window
         ordered_hashes = keys.query_hash[order]
         hashes = ordered_hashes[np.r_[True, ordered_hashes[1:] != ordered_hashes[:-1]]]
         inner = (last - window, first + window)
-        stored_band, stored_hash, stored_id, stored_story, stored_when = _candidate_columns(
-            session, hashes.tolist(), sorted(buckets), lo, hi, inner
+        stored_band, stored_hash, stored_id, stored_story, stored_when = _stored_candidates(
+            session, state, hashes, sorted(buckets), lo, hi, inner
         )
         if not stored_band.size:
             return
@@ -730,7 +824,6 @@ class NearDuplicate(MatchLevel):
         q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
-        stored_when = np.array(stored_when, dtype=np.int64)
         mine = keys.query_doc[q]
         near = (stored_when[r] == -1) | (
             np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
@@ -824,27 +917,18 @@ class NearDuplicate(MatchLevel):
         return self._bridges.get(candidate.id, [])
 
     def finish(self, session: Session, story_of: dict[int, int]) -> None:
-        # An article that lost its story (story deleted) may still have rows: replace them.
-        _delete_band_rows(session, self.docs)
+        # Every article of the batch gets its row (an article that lost its story may have one:
+        # it is replaced), an article without keys an empty one.
         keys = self._keys
-        if keys is not None and keys.index_doc.size:
-            ids = np.array(self._ids, dtype=np.int64)
-            buckets = np.array(
-                [band_bucket(self.docs[cid].published) for cid in self._ids],  # type: ignore[arg-type]
-                dtype=np.int64,
-            )
-            # In (bucket, hash) order: each insert then lands next to the previous one in the
-            # lookup index instead of on a random page of it.
-            row_bucket = buckets[keys.index_doc]
-            order = np.lexsort((keys.index_hash, row_bucket))
-            # Rows as tuples made one at a time (zip): tens of thousands of lists kept alive
-            # together would set off the garbage collector's full passes.
-            row_article = ids[keys.index_doc[order]]
-            row_band = keys.index_band[order]
-            _insert_band_rows(session, zip(
-                (row_article * BAND_SLOTS + row_band).tolist(), row_article.tolist(),
-                row_band.tolist(), keys.index_hash[order].tolist(), row_bucket[order].tolist(),
-                strict=True,
+        if keys is not None and self._ids:
+            # A doc's keys are contiguous in index order: split the packed columns at its bounds.
+            bounds = np.searchsorted(keys.index_doc, np.arange(len(self._ids) + 1)).tolist()
+            hashes = keys.index_hash.astype("<i8").tobytes()
+            bands = keys.index_band.astype(np.uint8).tobytes()
+            _write_keys(session, (
+                (cid, band_bucket(self.docs[cid].published),  # type: ignore[arg-type]
+                 hashes[8 * bounds[i]:8 * bounds[i + 1]], bands[bounds[i]:bounds[i + 1]])
+                for i, cid in enumerate(self._ids)
             ))
         if self._state is not None:
             for aid, doc in self.docs.items():
@@ -869,19 +953,17 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
             _a.c.published, _a.c.content_hash,
         ).where(_a.c.id.in_(part))
         rows.extend(session.execute(stmt))
-    _delete_band_rows(session, ids)
     _warm(session, state, {r.source_id for r in rows})
-    bands: list[tuple[int, int, int, int, int]] = []
+    written: list[tuple[int, int, bytes, bytes]] = []
     facts = _Facts(session)
     params = []
     for r in rows:
         doc = _make_doc(state, r, observe=False)
         state.put_doc(r.id, _stamp(r.content_hash, r.url, r.title), doc)
-        bands += _band_rows(doc, index_keys(doc))
+        written.append((r.id, band_bucket(r.published), *_packed_keys(index_keys(doc))))
         kind, credited = facts.of(r.source_id, r.title, r.text)
         params.append({"b_id": r.id, "b_kind": kind, "b_credit": credited})
-    if bands:
-        _insert_band_rows(session, bands)
+    _write_keys(session, written)
     session.execute(
         update(_a)
         .where(_a.c.id == bindparam("b_id"))

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
+from sqlalchemy import inspect as sa_inspect
 
 from roundups.cli import main as cli_main
 from store.articles import upsert_articles
-from store.models import BAND_SLOTS, ArticleBand, ArticleRow, Curation, SourceRow, StoryRow
+from store.models import ArticleKeys, ArticleRow, Curation, SourceRow, StoryRow
 from store.queries import story_detail
 from store.stories import BUCKET_DAYS, WINDOW_DAYS
 from tests.test_similarity import ALERT, FOOTER, FRENCH, LOOKALIKE, OTHER_TOPIC
@@ -74,10 +75,11 @@ def test_same_language_rewrite_joins_the_story_with_a_reason(store_session, stor
     story = store_session.get(StoryRow, orig.story_id)
     assert story.source_count == 2 and story.article_count == 2
     assert story.representative_article_id == orig.id
-    # Band rows were written for both, under their date bucket.
-    bands = store_session.scalars(select(ArticleBand).where(ArticleBand.article_id == rewrite.id)).all()
-    assert len(bands) > 40
-    assert {b.bucket for b in bands} == {int(rewrite.published.timestamp() // 86400) // BUCKET_DAYS}
+    # Each got its keys row, under its date bucket: 8 bytes of hash and one of band per key.
+    keys = store_session.get(ArticleKeys, rewrite.id)
+    assert len(keys.bands) > 40 and len(keys.hashes) == 8 * len(keys.bands)
+    assert keys.bucket == int(rewrite.published.timestamp() // 86400) // BUCKET_DAYS
+    assert store_session.get(ArticleKeys, orig.id) is not None
 
 
 def test_unrelated_posts_sharing_a_members_footer_stay_apart(store_session, store_make_article) -> None:
@@ -258,16 +260,31 @@ def test_candidates_are_limited_to_the_date_window(store_session, store_make_art
     assert late.story_id != old.story_id
 
 
-def test_a_content_change_rewrites_the_band_rows(store_session, store_make_article) -> None:
+def _keys_of(session: Any, article_id: int) -> tuple[int, set[tuple[int, int]]]:
+    """``(seq, {(band, hash)})`` of an article's ``article_keys`` row."""
+    row = session.execute(select(ArticleKeys).where(ArticleKeys.article_id == article_id)).scalar_one()
+    session.expire(row)
+    hashes = [int.from_bytes(row.hashes[i:i + 8], "little", signed=True) for i in range(0, len(row.hashes), 8)]
+    return row.seq, set(zip(row.bands, hashes, strict=True))
+
+
+def test_a_content_change_rewrites_the_keys_row(store_session, store_make_article) -> None:
+    from store.similarity import index_keys
+    from store.stories import _make_doc, _state
+
     art = _article(store_make_article, source="mfwa", guid="u1", title="Lagos editor detained", text=ALERT)
     (row,) = _store(store_session, art)
-    before = set(store_session.scalars(select(ArticleBand.hash).where(ArticleBand.article_id == row.id)))
+    seq, before = _keys_of(store_session, row.id)
     changed = _article(store_make_article, source="mfwa", guid="u1", title="Lagos editor detained",
                        text=OTHER_TOPIC)
     assert upsert_articles(store_session, [changed], NOW) == ["updated"]
     store_session.commit()
-    after = set(store_session.scalars(select(ArticleBand.hash).where(ArticleBand.article_id == row.id)))
-    assert after and after != before
+    new_seq, after = _keys_of(store_session, row.id)
+    assert after and after != before and new_seq > seq
+    # The row holds exactly the keys of the new text.
+    store_session.refresh(row)
+    doc = _make_doc(_state(store_session), row, observe=False)
+    assert after == set(index_keys(doc))
 
 
 def test_roundup_story_shows_why_articles_were_grouped(store_url, store_db, store_make_article, capsys) -> None:
@@ -384,50 +401,63 @@ def test_cached_docs_drop_index_only_values_and_still_decide(store_session, stor
     assert french.story_id == full.story_id, french.match_reason
 
 
-def test_band_rows_are_keyed_by_article_and_band_and_go_with_their_article(store_session, store_make_article) -> None:
-    """``article_band.id = article_id * 256 + band`` (migration 0005); deleting an article deletes
-    its rows (a trigger, the foreign key's cascade before), and no other article's."""
+def test_keys_rows_go_with_their_article(store_session, store_make_article) -> None:
+    """One ``article_keys`` row per article; deleting an article deletes its row (the foreign
+    key's cascade), and no other article's."""
     first, second = _store(
         store_session,
         _article(store_make_article, source="mfwa", guid="k1", title="Lagos editor detained", text=ALERT),
         _article(store_make_article, source="cpj", guid="k2", days=1, title="Unrelated", text=OTHER_TOPIC),
     )
-    rows = store_session.execute(select(ArticleBand.id, ArticleBand.article_id, ArticleBand.band)).all()
-    assert rows and all(i == a * BAND_SLOTS + b and 0 <= b < BAND_SLOTS for i, a, b in rows)
-    assert {a for _, a, _ in rows} == {first.id, second.id}
+    assert sorted(store_session.scalars(select(ArticleKeys.article_id))) == sorted([first.id, second.id])
     store_session.execute(delete(ArticleRow).where(ArticleRow.id == first.id))
     store_session.commit()
-    left = store_session.scalars(select(ArticleBand.article_id).distinct()).all()
-    assert left == [second.id]
+    assert store_session.scalars(select(ArticleKeys.article_id)).all() == [second.id]
+
+
+def _at_revision(store_url: str, revision: str) -> Any:
+    from store import db
+
+    engine = db.make_engine(store_url)
+    config = db.alembic_config()
+    from alembic import command
+
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    return engine
+
+
+def _two_articles(conn: Any) -> None:
+    conn.execute(SourceRow.__table__.insert(), {"id": "s", "name": "S", "feeds": [], "languages": []})
+    conn.execute(ArticleRow.__table__.insert(), [
+        {"id": aid, "source_id": "s", "guid_key": f"k{aid}", "url": f"k{aid}", "published": NOW,
+         "content_hash": "h", "topics": [], "first_seen": NOW, "last_seen": NOW, "updated_at": NOW}
+        for aid in (1, 2)
+    ])
 
 
 def test_migration_0005_rekeys_stored_band_rows(store_url: str) -> None:
-    """A store at revision 0004 keeps its band rows through the upgrade (new key, same bands and
-    hashes), and gets them back on a downgrade."""
+    """A store at revision 0004 keeps its band rows through the upgrade to 0005 (new key, same
+    bands and hashes), and gets them back on a downgrade."""
     from alembic import command
     from sqlalchemy import text
 
     from store import db
 
-    engine = db.make_engine(store_url)
+    engine = _at_revision(store_url, "0004")
     try:
         config = db.alembic_config()
+        stored = [(1, 0, 2**62 + 5, 330), (1, 207, 17, 330), (2, 3, 99, 331)]
         with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
-            conn.execute(SourceRow.__table__.insert(), {"id": "s", "name": "S", "feeds": [], "languages": []})
-            conn.execute(ArticleRow.__table__.insert(), [
-                {"id": aid, "source_id": "s", "guid_key": f"k{aid}", "url": f"k{aid}", "published": NOW,
-                 "content_hash": "h", "topics": [], "first_seen": NOW, "last_seen": NOW, "updated_at": NOW}
-                for aid in (1, 2)
-            ])
-            stored = [(1, 0, 2**62 + 5, 330), (1, 207, 17, 330), (2, 3, 99, 331)]
+            _two_articles(conn)
             conn.execute(text("INSERT INTO article_band (article_id, band, hash, bucket) VALUES (:a, :b, :h, :u)"),
                          [{"a": a, "b": b, "h": h, "u": u} for a, b, h, u in stored])
-        db.upgrade(engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
         with engine.connect() as conn:
             got = conn.execute(text("SELECT id, article_id, band, hash, bucket FROM article_band ORDER BY id")).all()
-        assert [tuple(r) for r in got] == [(a * BAND_SLOTS + b, a, b, h, u) for a, b, h, u in stored]
+        assert [tuple(r) for r in got] == [(a * 256 + b, a, b, h, u) for a, b, h, u in stored]
         with engine.begin() as conn:
             config.attributes["connection"] = conn
             command.downgrade(config, "0004")
@@ -438,62 +468,139 @@ def test_migration_0005_rekeys_stored_band_rows(store_url: str) -> None:
         engine.dispose()
 
 
-def test_candidate_lookup_returns_dates_only_near_the_window_edge(store_session, store_make_article) -> None:
-    """``_candidate_columns``: one entry per stored key found; the date (microseconds) only for
+def test_migration_0006_packs_band_rows_into_one_keys_row_per_article(store_url: str) -> None:
+    """A store at revision 0005 keeps every article's keys through the upgrade (one row per
+    article, same bands, hashes and bucket; rows of an article that no longer exists dropped),
+    and gets the band rows back on a downgrade."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from store import db
+
+    engine = _at_revision(store_url, "0005")
+    try:
+        config = db.alembic_config()
+        stored = [(1, 0, 2**62 + 5, 330), (1, 207, -17, 330), (1, 3, 0, 330), (2, 3, 99, 331)]
+        with engine.begin() as conn:
+            _two_articles(conn)
+            conn.execute(text("INSERT INTO article_band (id, article_id, band, hash, bucket) "
+                              "VALUES (:a * 256 + :b, :a, :b, :h, :u)"),
+                         [{"a": a, "b": b, "h": h, "u": u} for a, b, h, u in [*stored, (7, 1, 5, 330)]])
+        db.upgrade(engine)
+        assert db.current_revision(engine) == db.head_revision()
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT article_id, bucket, seq, hashes, bands FROM article_keys "
+                                     "ORDER BY article_id")).all()
+            assert "article_band" not in sa_inspect(conn).get_table_names()
+        unpacked = sorted(
+            (aid, band, int.from_bytes(bytes(hashes)[8 * i:8 * i + 8], "little", signed=True), bucket)
+            for aid, bucket, _, hashes, bands in rows for i, band in enumerate(bytes(bands))
+        )
+        assert unpacked == sorted(stored)
+        assert [r[0] for r in rows] == [1, 2] and {r[2] for r in rows} == {1}
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        with engine.connect() as conn:
+            back = conn.execute(text("SELECT id, article_id, band, hash, bucket FROM article_band "
+                                     "ORDER BY article_id, band")).all()
+        assert [tuple(r) for r in back] == [(a * 256 + b, a, b, h, u) for a, b, h, u in sorted(stored)]
+    finally:
+        engine.dispose()
+
+
+def test_stored_candidates_are_the_keys_found_with_their_articles(store_session, store_make_article) -> None:
+    """``_stored_candidates``: one entry per stored key whose hash is asked for, with its
+    article's story, only for articles dated within [lo, hi]; the date (microseconds) only for
     articles outside the inner window, -1 inside it; the same on SQLite and PostgreSQL."""
-    from store.stories import _candidate_columns, _micros
+    import numpy as np
+
+    from store.stories import _micros, _state, _stored_candidates, band_bucket
 
     early, late = _store(
         store_session,
         _article(store_make_article, source="mfwa", guid="e1", title="Lagos editor detained", text=ALERT),
         _article(store_make_article, source="cpj", guid="e2", days=3.25, title="Court case", text=OTHER_TOPIC),
     )
-    rows = store_session.execute(select(ArticleBand.band, ArticleBand.hash, ArticleBand.article_id,
-                                        ArticleBand.bucket)).all()
-    hashes = sorted({h for _, h, _, _ in rows})
-    buckets = sorted({u for *_, u in rows})
-    lo, hi = DAY - timedelta(days=30), DAY + timedelta(days=30)
+    keys = {a.id: _keys_of(store_session, a.id)[1] for a in (early, late)}
+    rows = [(b, h, aid) for aid, pairs in keys.items() for b, h in pairs]
+    probe = np.unique(np.array([h for _, h, _ in rows], dtype=np.int64))
+    buckets = sorted({band_bucket(early.published), band_bucket(late.published)})
+    state = _state(store_session)
     inner = (DAY + timedelta(days=1), DAY + timedelta(days=30))  # the early article is outside
-    band, h, aid, story, when = _candidate_columns(store_session, hashes, buckets, lo, hi, inner)
-    got = sorted(zip(band.tolist(), h.tolist(), aid.tolist(), story.tolist(), when.tolist(), strict=True))
-    stories = {early.id: early.story_id, late.id: late.story_id}
-    dates = {early.id: _micros(early.published), late.id: -1}
-    assert got == sorted((b, x, a, stories[a], dates[a]) for b, x, a, _ in rows)
-    assert dates[early.id] > 0
-    nothing = _candidate_columns(store_session, [1, 2, 3], buckets, lo, hi, inner)
+
+    def found(lo: datetime, hi: datetime) -> list[tuple[int, ...]]:
+        cols = _stored_candidates(store_session, state, probe, buckets, lo, hi, inner)
+        return sorted(zip(*(c.tolist() for c in cols), strict=True))
+
+    facts = {early.id: (early.story_id, _micros(early.published)), late.id: (late.story_id, -1)}
+    assert facts[early.id][1] > 0
+    wide = found(DAY - timedelta(days=30), DAY + timedelta(days=30))
+    assert wide == sorted((b, h, aid, *facts[aid]) for b, h, aid in rows)
+    # The early article is outside [lo, hi]: only the late one's keys.
+    late_only = found(DAY + timedelta(days=1), DAY + timedelta(days=30))
+    assert late_only and {r[2] for r in late_only} == {late.id}
+    nothing = _stored_candidates(store_session, state, np.array([1, 2, 3], dtype=np.int64), buckets,
+                                 DAY - timedelta(days=30), DAY + timedelta(days=30), inner)
     assert all(col.size == 0 for col in nothing)
 
 
-def test_a_bucket_seen_holding_rows_is_not_asked_again(store_session, store_make_article, monkeypatch) -> None:
-    """The lookup asks whether each bucket of the window holds rows (an empty one is not
-    probed); a bucket once seen holding rows is not asked again by this process."""
-    from store import stories
+def test_the_key_cache_reads_only_rows_written_since_and_sees_other_writers(store_db, store_make_article) -> None:
+    """Each lookup reads the rows numbered above the bucket's last read (none when nothing was
+    written since); rows another connection commits are found by the next lookup; a rewritten
+    row's old keys are not found any more; a rolled back write leaves nothing behind."""
+    import numpy as np
 
-    asked: list[int] = []
-    real = stories._bucket_has_rows
+    from store.stories import _state, _stored_candidates, band_bucket
 
-    def counting(session: Any, bucket: int) -> bool:
-        asked.append(bucket)
-        return real(session, bucket)
-
-    monkeypatch.setattr(stories, "_bucket_has_rows", counting)
-    stored = stories.band_bucket(DAY)
-    texts = ["\n\n".join(P[:3]), "\n\n".join(P[:4]), "\n\n".join(P[1:4])]
-    rounds = []
-    for n, text in enumerate(texts):
-        asked.clear()
-        (row,) = _store(store_session, _article(
-            store_make_article, source=f"m{n}", guid=f"k{n}", days=n / 10,
-            title="Zimbabwe: journalist Farai Chikomba detained in Harare", text=text))
-        rounds.append((sorted(asked), row))
-    window = rounds[0][0]
-    assert stored in window and len(window) == len(set(window)) > 1
-    # Empty database: every bucket asked. Then the stored bucket is seen holding rows (asked),
-    # and from then on only the empty ones are asked, while the stored one is still probed.
-    assert rounds[1][0] == window
-    assert rounds[2][0] == [b for b in window if b != stored]
-    assert rounds[1][1].story_id == rounds[0][1].story_id == rounds[2][1].story_id
-    assert rounds[2][1].match_reason.startswith("minhash")
+    _, factory = store_db
+    with factory() as session:
+        (first,) = _store(session, _article(store_make_article, source="mfwa", guid="c1",
+                                            title="Lagos editor detained", text=ALERT))
+        first_keys = _keys_of(session, first.id)[1]
+    bucket = band_bucket(first.published)
+    window = (DAY - timedelta(days=30), DAY + timedelta(days=30))
+    probe = np.unique(np.array([h for _, h in first_keys], dtype=np.int64))
+    with factory() as session:
+        state = _state(session)
+        state.keys.buckets.clear()  # as a new process would start
+        aid = _stored_candidates(session, state, probe, [bucket], *window, window)[2]
+        assert set(aid.tolist()) == {first.id}
+        assert state.keys.buckets[bucket].seq == _keys_of(session, first.id)[0]
+        before = len(state.keys.buckets[bucket].runs)
+        _stored_candidates(session, state, probe, [bucket], *window, window)
+        assert len(state.keys.buckets[bucket].runs) == before  # nothing new was read
+    # Another connection stores a copy under another source: the next lookup finds it.
+    with factory() as other:
+        (copy,) = _store(other, _article(store_make_article, source="cpj", guid="c2", days=0.5,
+                                         title="Lagos editor detained", text=ALERT + "\n\nShared by CPJ."))
+    with factory() as session:
+        found = set(_stored_candidates(session, state, probe, [bucket], *window, window)[2].tolist())
+        assert found == {first.id, copy.id}
+    # The first article's text changes: its old keys no longer find it.
+    with factory() as session:
+        changed = _article(store_make_article, source="mfwa", guid="c1", title="Lagos editor detained",
+                           text=OTHER_TOPIC)
+        assert upsert_articles(session, [changed], NOW) == ["updated"]
+        session.commit()
+    with factory() as session:
+        new_keys = _keys_of(session, first.id)[1]
+        aid = _stored_candidates(session, state, probe, [bucket], *window, window)[2].tolist()
+        # Found again only through a hash its new text shares with the old one (none, mostly).
+        shared = {h for _, h in new_keys} & set(probe.tolist())
+        assert aid.count(first.id) == len([k for k in new_keys if k[1] in shared])
+        assert copy.id in aid
+    # A write rolled back: its number is given again, and the next committed rows are found.
+    with factory() as session:
+        _store_uncommitted = _article(store_make_article, source="rsf", guid="c3", days=0.7,
+                                      title="Lagos editor detained", text=ALERT + "\n\nRSF version.")
+        upsert_articles(session, [_store_uncommitted], NOW)
+        session.rollback()
+    with factory() as session:
+        (third,) = _store(session, _article(store_make_article, source="rsf", guid="c3", days=0.7,
+                                            title="Lagos editor detained", text=ALERT + "\n\nRSF version."))
+        found = set(_stored_candidates(session, state, probe, [bucket], *window, window)[2].tolist())
+        assert third.id in found
 
 
 def test_stop_keys_are_the_hashes_held_by_more_than_the_limit_of_stories() -> None:

@@ -29,7 +29,7 @@ TABLES = {
     "article_country",
     "story",
     "curation",
-    "article_band",
+    "article_keys",
     "alembic_version",
 }
 
