@@ -290,7 +290,7 @@ _STORY_COUNTRIES = (
 
 
 def band_bucket(published: datetime) -> int:
-    """The ``article_band.bucket`` of an article published at ``published``."""
+    """The ``article_keys.bucket`` of an article published at ``published``."""
     return int(published.timestamp() // 86400) // BUCKET_DAYS
 
 
@@ -746,18 +746,14 @@ class NearDuplicate(MatchLevel):
     """Near-duplicate text, feed teasers and translations (``store.similarity``).
 
     ``prepare`` cleans each new article of its source's boilerplate, computes its band keys
-    (:func:`index_keys`) and runs one query for the stored articles sharing a key, published
-    within :data:`WINDOW_DAYS`, with their stories::
-
-        SELECT ab.band, ab.hash, ab.article_id, a.story_id, a.published
-        FROM article_band ab JOIN article a ON a.id = ab.article_id
-        WHERE (ab.bucket, ab.band, ab.hash) IN (...) AND a.story_id IS NOT NULL
-          AND a.published BETWEEN :lo AND :hi
+    (:func:`index_keys`), finds the stored keys it shares in the process's :class:`_KeyCache`,
+    and reads in one statement the articles they belong to that have a story and were published
+    within :data:`WINDOW_DAYS` (:func:`_stored_candidates`).
 
     ``find`` asks :meth:`NearDupMatcher.same_story` about the best :data:`MAX_CANDIDATES` of them
     (and about the batch's own earlier articles); every story a positive decision points to
     besides the best one is a bridge, merged by :func:`assign_candidates`. ``finish`` writes the
-    batch's ``article_band`` rows.
+    batch's ``article_keys`` rows.
     """
 
     name = "near-duplicate"
