@@ -470,8 +470,8 @@ def test_migration_0005_rekeys_stored_band_rows(store_url: str) -> None:
 
 def test_migration_0006_packs_band_rows_into_one_keys_row_per_article(store_url: str) -> None:
     """A store at revision 0005 keeps every article's keys through the upgrade (one row per
-    article, same bands, hashes and bucket; rows of an article that no longer exists dropped),
-    and gets the band rows back on a downgrade."""
+    article, same bands, hashes and bucket; rows of no stored article are not carried over), and
+    gets the band rows back on a downgrade."""
     from alembic import command
     from sqlalchemy import text
 
