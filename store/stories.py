@@ -509,6 +509,8 @@ class _Bucket:
         self.runs: list[tuple[np.ndarray, ...]] = []
 
     def add(self, columns: tuple[np.ndarray, ...]) -> None:
+        if not columns[0].size:  # rows of articles without keys
+            return
         order = np.argsort(columns[0], kind="stable")
         self.runs.append(tuple(col[order] for col in columns))
         if len(self.runs) > KEY_CACHE_RUNS:

@@ -401,6 +401,45 @@ def test_cached_docs_drop_index_only_values_and_still_decide(store_session, stor
     assert french.story_id == full.story_id, french.match_reason
 
 
+def test_an_article_without_keys_gets_an_empty_row_and_lookups_go_on(store_session, store_make_article) -> None:
+    """An entry with no title and no text has no band keys: its row is empty, and the bucket's
+    next lookups (which read that row) still find the other articles' keys."""
+    (empty,) = _store(store_session, _article(store_make_article, source="gpfa", guid="x0", title="", text=""))
+    row = store_session.get(ArticleKeys, empty.id)
+    assert row is not None and row.hashes == b"" and row.bands == b""
+    (orig,) = _store(store_session, _article(store_make_article, source="mfwa", guid="x1", days=0.2,
+                                             title="Lagos editor detained", text=ALERT))
+    (copy,) = _store(store_session, _article(store_make_article, source="cpj", guid="x2", days=0.4,
+                                             title="Lagos editor detained", text=ALERT + "\n\nShared by CPJ."))
+    assert copy.story_id == orig.story_id != empty.story_id
+
+
+def test_bucket_runs_find_every_entry_of_a_hash_and_merge_past_the_limit() -> None:
+    """``_Bucket``: sorted runs searched for a sorted probe give every entry whose hash is asked
+    for (repeated hashes included), the same before and after the runs are merged; an empty
+    set of rows adds no run."""
+    import numpy as np
+
+    from store.stories import KEY_CACHE_RUNS, _Bucket
+
+    rng = np.random.default_rng(3)
+    bucket = _Bucket()
+    bucket.add(tuple(np.empty(0, dtype=np.int64) for _ in range(4)))
+    assert bucket.runs == []
+    rows = []
+    for n in range(KEY_CACHE_RUNS + 3):
+        hashes = rng.integers(0, 50, size=40, dtype=np.int64)  # few distinct: repeats
+        cols = (hashes, rng.integers(0, 200, size=40), np.full(40, n, dtype=np.int64), np.full(40, n, dtype=np.int64))
+        bucket.add(cols)
+        rows += list(zip(*(c.tolist() for c in cols), strict=True))
+        probe = np.unique(rng.integers(0, 60, size=25, dtype=np.int64))
+        found = bucket.find(probe)
+        got = sorted(t for run in found for t in zip(*(c.tolist() for c in run), strict=True))
+        assert got == sorted(r for r in rows if r[0] in set(probe.tolist()))
+        assert len(bucket.runs) <= KEY_CACHE_RUNS
+    assert len(bucket.runs) < KEY_CACHE_RUNS + 3  # merged at least once
+
+
 def test_keys_rows_go_with_their_article(store_session, store_make_article) -> None:
     """One ``article_keys`` row per article; deleting an article deletes its row (the foreign
     key's cascade), and no other article's."""
