@@ -913,25 +913,25 @@ def _drop_trailing_particles(seqs: Iterable[list[str]]) -> None:
 
 
 #: ``_normalise_word(word)`` for a word that starts with a lower-case letter, "" for any other
-#: item of ``_NAME_TOKEN.findall``: :func:`_lower_words` then maps a text's distinct words in
-#: one C-level pass (a Python test and call per word was a third of ``extract_features``).
+#: item of ``_NAME_TOKEN.findall``: :func:`_lower_words` then maps a text's words in one C-level
+#: pass (a Python test and call per word was a third of ``extract_features``).
 _LOWER_NORM: dict[str, str] = {}
 
 
 def _lower_words(toks: Sequence[str]) -> set[str]:
     """The normalised forms of the words of ``toks`` that start with a lower-case letter: those
-    are ordinary words, not names (each distinct word tested once). A particle taken into a name
-    run counts too, which changes nothing: particles are never names. The set may also hold ""
-    (names are never empty)."""
-    distinct = set(toks)
-    seen = set(map(_LOWER_NORM.get, distinct))
+    are ordinary words, not names (each distinct word tested once, then cached). A particle
+    taken into a name run counts too, which changes nothing: particles are never names. The set
+    may also hold "" (names are never empty). The cache is read for every item rather than for
+    the distinct ones: building the set of distinct items first cost more than the repeats."""
+    seen = set(map(_LOWER_NORM.get, toks))
     if None in seen:
         if len(_LOWER_NORM) >= _TOKEN_CACHE_MAX:
             _LOWER_NORM.clear()
-        for w in distinct:
+        for w in set(toks):
             if w not in _LOWER_NORM:
                 _LOWER_NORM[w] = _normalise_word(w) if w and w[0].islower() else ""
-        seen = set(map(_LOWER_NORM.__getitem__, distinct))
+        seen = set(map(_LOWER_NORM.__getitem__, toks))
     return seen
 
 
