@@ -89,8 +89,18 @@ _INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_IN
 # that ``\s`` matches (str.isspace), and it costs a fraction of a regex scan that matches at
 # every space between two words. Each helper names the regex substitution it stands for (the
 # tests check each against it).
+def _single_spaced(text: str) -> bool:
+    """Whether the only whitespace in ``text`` is single spaces: no "  ", and every character
+    printable (``str.isprintable`` is false for each character but the space that ``str.split``
+    splits on, a test checks it). Such text needs no folding, which would split it into words
+    and join them again."""
+    return "  " not in text and text.isprintable()
+
+
 def _fold_ws(text: str) -> str:
     r"""``re.sub(r"\s+", " ", text)``: every run of whitespace becomes one space (ends kept)."""
+    if _single_spaced(text):
+        return text
     words = text.split()
     if not words:
         return " " if text else ""
@@ -261,7 +271,7 @@ def fold_whitespace(text: str) -> str:
     # none before the first line of text, which strip() would remove).
     lines: list[str] = []
     for line in _drop_invisible(text).split("\n"):
-        line = " ".join(line.split())
+        line = line.strip(" ") if _single_spaced(line) else " ".join(line.split())
         if line or (lines and lines[-1]):
             lines.append(line)
     return "\n".join(lines).strip()

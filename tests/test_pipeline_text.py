@@ -163,6 +163,29 @@ def test_whitespace_helpers_match_their_regexes() -> None:
         assert t.fold_whitespace(s) == reference.strip(), repr(s)
 
 
+def test_single_spaced_text_is_left_as_folding_would_leave_it() -> None:
+    """_single_spaced lets the folding helpers keep a text as it is: of all the characters that
+    str.split splits on, only the space is printable; single-spaced text (most lines) then
+    folds to itself, its ends stripped."""
+    import random
+    import sys
+
+    from pipeline import text as t
+
+    separators = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert len(separators) > 20 and [c for c in separators if c.isprintable()] == [" "]
+    rng = random.Random(8)
+    pieces = ["a", "Zé", "مرحبا", " ", ".", "\u200b", "x1"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30))) for _ in range(3000)]
+    taken = 0
+    for s in texts + _junk_strings(300):
+        if t._single_spaced(s):
+            taken += 1
+            assert " ".join(s.split()) == s.strip(" ") and t._fold_ws(s) == s, repr(s)
+        assert t._fold_ws(s) == __import__("re").sub(r"\s+", " ", s), repr(s)
+    assert 500 < taken < len(texts)
+
+
 def test_ascii_fast_paths_match_the_general_ones() -> None:
     import hashlib
     import re
