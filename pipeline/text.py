@@ -382,7 +382,12 @@ def first_sentences(text: str, n_chars: int = 300) -> str:
     When the first sentence alone is longer, it is cut at a word boundary and ends with "…".
     Paragraph breaks become spaces.
     """
-    flat = " ".join(text[: n_chars * 4].split())  # re.sub(r"\s+", " ", ...).strip()
+    piece = text[: n_chars * 4]
+    # re.sub(r"\s+", " ", piece).strip(). A text made by html_to_text has single-spaced lines
+    # joined by one or two line breaks: with those made spaces it is single-spaced, and its
+    # whitespace runs are one character each; otherwise it is split into words and joined.
+    flat = piece.replace("\n\n", "\n").replace("\n", " ")
+    flat = flat.strip(" ") if _single_spaced(flat) else " ".join(piece.split())
     if len(flat) <= n_chars:
         return flat
     head = flat[: n_chars + 1]
