@@ -355,15 +355,18 @@ def fix_mojibake(text: str) -> str:
 _NON_WORD = re.compile(r"[\W_]+")
 # ASCII letters and digits lower-cased, every other byte a space.
 _ASCII_WORD_BYTES = bytes(b if chr(b).isalnum() else 32 for b in range(128)).lower() + bytes(range(128, 256))
+_SPACE_RUN = re.compile("  +")
 
 
 def normalise_for_hash(text: str) -> str:
     """NFKC, case-folded, every run of punctuation, symbols and whitespace folded to one space."""
     if text.isascii():
         # NFKC leaves ASCII alone and casefold() is lower(); every character but a letter or a
-        # digit separates words: the same result as below without a regex scan.
-        words = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
-        return " ".join(words)
+        # digit separates words: the same result as below without the scan of [\W_]+. The
+        # runs of two spaces or more are folded by a regex (there are far fewer of them than
+        # words, which splitting and joining would make one string each).
+        spaced = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii")
+        return _SPACE_RUN.sub(" ", spaced).strip(" ")
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
