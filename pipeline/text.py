@@ -89,8 +89,18 @@ _INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_IN
 # that ``\s`` matches (str.isspace), and it costs a fraction of a regex scan that matches at
 # every space between two words. Each helper names the regex substitution it stands for (the
 # tests check each against it).
+def _single_spaced(text: str) -> bool:
+    """Whether the only whitespace in ``text`` is single spaces: no "  ", and every character
+    printable (``str.isprintable`` is false for each character but the space that ``str.split``
+    splits on, a test checks it). Such text needs no folding, which would split it into words
+    and join them again."""
+    return "  " not in text and text.isprintable()
+
+
 def _fold_ws(text: str) -> str:
     r"""``re.sub(r"\s+", " ", text)``: every run of whitespace becomes one space (ends kept)."""
+    if _single_spaced(text):
+        return text
     words = text.split()
     if not words:
         return " " if text else ""
@@ -261,7 +271,7 @@ def fold_whitespace(text: str) -> str:
     # none before the first line of text, which strip() would remove).
     lines: list[str] = []
     for line in _drop_invisible(text).split("\n"):
-        line = " ".join(line.split())
+        line = line.strip(" ") if _single_spaced(line) else " ".join(line.split())
         if line or (lines and lines[-1]):
             lines.append(line)
     return "\n".join(lines).strip()
@@ -345,15 +355,18 @@ def fix_mojibake(text: str) -> str:
 _NON_WORD = re.compile(r"[\W_]+")
 # ASCII letters and digits lower-cased, every other byte a space.
 _ASCII_WORD_BYTES = bytes(b if chr(b).isalnum() else 32 for b in range(128)).lower() + bytes(range(128, 256))
+_SPACE_RUN = re.compile("  +")
 
 
 def normalise_for_hash(text: str) -> str:
     """NFKC, case-folded, every run of punctuation, symbols and whitespace folded to one space."""
     if text.isascii():
         # NFKC leaves ASCII alone and casefold() is lower(); every character but a letter or a
-        # digit separates words: the same result as below without a regex scan.
-        words = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
-        return " ".join(words)
+        # digit separates words: the same result as below without the scan of [\W_]+. The
+        # runs of two spaces or more are folded by a regex (there are far fewer of them than
+        # words, which splitting and joining would make one string each).
+        spaced = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii")
+        return _SPACE_RUN.sub(" ", spaced).strip(" ")
     folded = unicodedata.normalize("NFKC", text).casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
@@ -372,7 +385,12 @@ def first_sentences(text: str, n_chars: int = 300) -> str:
     When the first sentence alone is longer, it is cut at a word boundary and ends with "…".
     Paragraph breaks become spaces.
     """
-    flat = " ".join(text[: n_chars * 4].split())  # re.sub(r"\s+", " ", ...).strip()
+    piece = text[: n_chars * 4]
+    # re.sub(r"\s+", " ", piece).strip(). A text made by html_to_text has single-spaced lines
+    # joined by one or two line breaks: with those made spaces it is single-spaced, and its
+    # whitespace runs are one character each; otherwise it is split into words and joined.
+    flat = piece.replace("\n\n", "\n").replace("\n", " ")
+    flat = flat.strip(" ") if _single_spaced(flat) else " ".join(piece.split())
     if len(flat) <= n_chars:
         return flat
     head = flat[: n_chars + 1]

@@ -314,3 +314,30 @@ def test_region_of_unknown() -> None:
     assert region_of("ZZ") is None
     assert region_of(None) is None
     assert region_of("ng") == "africa"
+
+
+def test_dateline_end_without_a_dash_or_colon_is_the_regex_answer() -> None:
+    """dateline_end skips the regex when the head holds no dash or colon: its answer is the
+    regex's on datelines, on text without them and on random strings of the characters the
+    pattern reads (spaces, ends, dashes, colons, letters, digits)."""
+    import random
+
+    from pipeline.geo import _DATELINE, dateline_end
+
+    def reference(prepared: str) -> int:
+        m = _DATELINE.match(prepared[:120])
+        return m.end(1) if m else 0
+
+    texts = ["LAGOS, Nigeria — Police arrested", "Kampala, 3 October: the court", "Accra - the",
+             "Tunis.— A", "Harare -- The", "No dateline here. Just a sentence", "", "  ",
+             "A journalist in Ghana was arrested this month, colleagues said."]
+    rng = random.Random(7)
+    alphabet = "ab Z09 \n\t.!?:—–-,"
+    for letters in (alphabet, alphabet.translate({ord(c): None for c in ":—–-"})):
+        texts += ["".join(rng.choice(letters) for _ in range(rng.randrange(0, 140)))
+                  for _ in range(10_000)]
+    found = 0
+    for text in texts:
+        assert dateline_end(text) == reference(text), repr(text)
+        found += reference(text) > 0
+    assert found > 1_000 and sum(dateline_end(t) == 0 for t in texts) > 10_000

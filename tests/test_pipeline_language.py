@@ -199,6 +199,29 @@ def test_batched_scores_when_the_texts_do_not_fit_in_one_walk(monkeypatch: pytes
     assert [list(s.items()) for s in language._scores_many(texts)] == reference
 
 
+def test_batched_folding_with_texts_that_visit_no_feature() -> None:
+    """_fold_many folds a batch's rows together: texts that visit no feature of the model (a
+    letter, a digit, spaces) among others, alone and in batches of each size up to 12, give
+    the reference's floats row by row."""
+    import random
+
+    from pipeline import language
+
+    _needs_the_fast_path(language)
+    ranker = language._ranker()
+    blank = ["a", "1", "  ", "ab", "\x00"]
+    assert all(ranker._walk_many([ranker.identifier._encode(t)])[0][0] is None for t in blank)
+    texts = [t for t in _corpus() if t.strip()][:60] + blank * 4
+    random.Random(4).shuffle(texts)
+    for size in range(1, 13):
+        for start in range(0, len(texts), size):
+            batch = texts[start:start + size]
+            datas = [ranker.identifier._encode(t) for t in batch]
+            folded = ranker._fold_many(datas, ranker._walk_many(datas))
+            assert [f.items() for f in folded] == [
+                list(language._scores_reference(t).items()) for t in batch]
+
+
 def _check_folded(folded: object, reference: dict[str, float]) -> None:
     from pipeline import language
 

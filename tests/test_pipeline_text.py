@@ -163,6 +163,55 @@ def test_whitespace_helpers_match_their_regexes() -> None:
         assert t.fold_whitespace(s) == reference.strip(), repr(s)
 
 
+def test_single_spaced_text_is_left_as_folding_would_leave_it() -> None:
+    """_single_spaced lets the folding helpers keep a text as it is: of all the characters that
+    str.split splits on, only the space is printable; single-spaced text (most lines) then
+    folds to itself, its ends stripped."""
+    import random
+    import sys
+
+    from pipeline import text as t
+
+    separators = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert len(separators) > 20 and [c for c in separators if c.isprintable()] == [" "]
+    rng = random.Random(8)
+    pieces = ["a", "Zé", "مرحبا", " ", ".", "\u200b", "x1"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30))) for _ in range(3000)]
+    taken = 0
+    for s in texts + _junk_strings(300):
+        if t._single_spaced(s):
+            taken += 1
+            assert " ".join(s.split()) == s.strip(" ") and t._fold_ws(s) == s, repr(s)
+        assert t._fold_ws(s) == __import__("re").sub(r"\s+", " ", s), repr(s)
+    assert 500 < taken < len(texts)
+
+
+def test_first_sentences_of_folded_text_equal_the_regex_fold() -> None:
+    """first_sentences reads a text made by html_to_text (single-spaced lines joined by one or
+    two line breaks) without splitting it into words: the same summary as after the regex
+    fold, on such texts (paragraphs, line breaks, three breaks, spaces at the ends) and junk."""
+    import random
+
+    from pipeline import text as t
+
+    rng = random.Random(12)
+    words = ["Ahmed", "said.", "é", "مرحبا", "x1", "(a)", "…", "Done!"] * 10 + ["a\u200bb", "a\tb"]
+    texts = _junk_strings(300)
+    for _ in range(3000):
+        lines = [" ".join(rng.choice(words) for _ in range(rng.randrange(0, 12)))
+                 for _ in range(rng.randrange(1, 6))]
+        ends = ["\n", "\n\n"] * 4 + ["\n\n\n", " \n", ""]
+        texts.append("".join(line + rng.choice(ends) for line in lines))
+    fast = 0
+    for text in texts:
+        for n_chars in (20, 50, 300):
+            assert first_sentences(text, n_chars) == first_sentences_reference(text, n_chars), \
+                (text, n_chars)
+        piece = text[:1200].replace("\n\n", "\n").replace("\n", " ")
+        fast += t._single_spaced(piece) and "\n\n" in text[:1200]
+    assert fast > 500
+
+
 def test_ascii_fast_paths_match_the_general_ones() -> None:
     import hashlib
     import re

@@ -457,6 +457,33 @@ def test_name_features_equal_the_two_pass_reading(monkeypatch):
     assert passes["cut"] > 300 and passes["one"] - passes["cut"] > 10 and passes["two"] > 50
 
 
+def test_name_tokens_equal_the_regex_reading():
+    """_name_tokens reads ASCII text without the regex: the same items as _NAME_TOKEN.findall,
+    with and without a start and an end, on random strings of every ASCII character, of the
+    characters that decide the reading (letters, digits, "_", "'", "-", ends, spaces) and of
+    non-ASCII text (which goes to the regex), and on the dedup corpus."""
+    import random
+
+    from bench.dedup import load_corpus
+    from store.similarity import _NAME_TOKEN, _name_tokens
+
+    rng = random.Random(11)
+    pools = ["".join(map(chr, range(128))), "aZq09_'-.!?:;\n \t,()\x1f", "aB1 .-'_\n:",
+             "aZ0_'-. ’é؟。"]
+    texts = [r.title + "\n" + r.text for r in load_corpus()]
+    texts += ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 50)))
+              for pool in pools for _ in range(5000)]
+    texts += ["", "0", "-a", "12abc. 3.", "x. 12. y", "a.-.b", "'O'Brien'", "a\n\n.\n b"]
+    ascii_texts = 0
+    for text in texts:
+        ascii_texts += text.isascii()
+        assert _name_tokens(text) == _NAME_TOKEN.findall(text), text
+        cut = rng.randrange(0, len(text) + 1)
+        assert _name_tokens(text, 0, cut) == _NAME_TOKEN.findall(text, 0, cut), (text, cut)
+        assert _name_tokens(text, cut) == _NAME_TOKEN.findall(text, cut), (text, cut)
+    assert 10_000 < ascii_texts < len(texts) - 1_000
+
+
 def test_url_scan_is_skipped_only_where_no_link_can_be():
     from store.similarity import _URL, _may_have_url
 
