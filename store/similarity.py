@@ -1,18 +1,13 @@
 """Near-duplicate detection: MinHash signatures, LSH band keys and the same-story decision.
 
-The store keeps, for every article, a few dozen ``(band, hash)`` rows in ``article_band``. Finding
-the articles that may report the same thing as a new one is then one indexed SQL lookup::
+The store keeps, for every article, a few dozen ``(band, hash)`` keys (``article_keys``, one row
+per article). The articles that may report the same thing as a new one are those sharing keys
+with it, most shared first (the store finds them in arrays of the stored keys:
+``store.stories._KeyCache``), and :func:`same_story` decides, for each candidate, whether it is
+the same story. :class:`BandIndex` is an in-memory index of keys that answers the same question
+(tests and ``bench/dedup.py`` use it).
 
-    SELECT article_id, COUNT(*) AS shared
-    FROM article_band
-    WHERE (band = :b1 AND hash = :h1) OR (band = :b2 AND hash = :h2) OR ...
-    GROUP BY article_id ORDER BY shared DESC
-
-and :func:`same_story` decides, for each candidate, whether it is the same story. :class:`BandIndex`
-is the in-memory stand-in for that table (tests and ``bench/dedup.py`` use it); it answers the same
-question the query answers.
-
-Three key families share the table, told apart by their band numbers (see ``docs/dedup.md``):
+Three key families, told apart by their band numbers (see ``docs/dedup.md``):
 
 * ``text`` (bands 0-41): MinHash over word 3-shingles of the normalised, boilerplate-free text;
   finds copies, reposts, reworded headlines, reordered paragraphs.
@@ -305,8 +300,8 @@ def jaccard_estimate(sig_a: Signature, sig_b: Signature) -> float:
 
 
 def band_hashes(sig: Signature, offset: int = 0) -> list[tuple[int, int]]:
-    """``(band number, hash)`` rows for ``article_band``; the hash is in ``[0, 2**63)`` so it fits a
-    signed BIGINT on SQLite and PostgreSQL. An empty signature gives no rows.
+    """``(band number, hash)`` keys of a signature (``article_keys``); the hash is in
+    ``[0, 2**63)`` so it fits a signed 64-bit integer. An empty signature gives no keys.
 
     Each band's ``rows`` values are folded into one 64-bit value, seeded by the band number, with
     the SplitMix64 finaliser: all bands of a scheme in one numpy pass (a BLAKE2b per band cost
@@ -1316,7 +1311,7 @@ def _feature_keys(doc: Doc, languages: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def index_keys(doc: Doc) -> list[tuple[int, int]]:
-    """Every ``(band, hash)`` row the store keeps for ``doc`` in ``article_band``: text bands
+    """Every ``(band, hash)`` key the store keeps for ``doc`` in ``article_keys``: text bands
     (long texts), lead bands (always; 100-111 for a long text, 120-131 for a short one) and
     feature bands (when there are enough features)."""
     keys: list[tuple[int, int]] = []
@@ -1909,7 +1904,7 @@ def same_story(a: Doc, b: Doc) -> Decision:
 
 @dataclass
 class BandIndex:
-    """In-memory stand-in for the ``article_band`` table: band key → ids.
+    """In-memory index of band keys: band key → ids (what the store's key lookup answers).
 
     ``candidates`` answers what the SQL lookup in the module docstring answers: every id sharing at
     least one ``(band, hash)`` key, most shared keys first.
