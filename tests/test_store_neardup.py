@@ -663,3 +663,45 @@ def test_stop_keys_are_the_hashes_held_by_more_than_the_limit_of_stories() -> No
         assert got.dtype == np.int64 and got.tolist() == want
         found += len(want)
     assert found > 10
+
+
+def test_concurrent_writers_number_keys_in_commit_order_and_a_later_copy_joins_both(store_db, store_make_article) -> None:
+    """Writer A stores an article and holds its transaction open; writer B (another connection)
+    stores a copy meanwhile. B's keys are written only after A commits (PostgreSQL: the keys'
+    advisory lock; SQLite: its one write lock) and numbered above A's, so a process that has read
+    B's number has read A's. Whatever B decided without seeing A, a third copy stored later finds
+    both and they end in one story."""
+    import threading
+    import time as clock
+
+    _, factory = store_db
+    text = ALERT + "\n\nShared by the network."
+    writer_a = factory()
+    upsert_articles(writer_a, [_article(store_make_article, source="mfwa", guid="p1",
+                                        title="Lagos editor detained", text=ALERT)], NOW)
+    done: dict[str, float] = {}
+
+    def write_b() -> None:
+        with factory() as writer_b:
+            upsert_articles(writer_b, [_article(store_make_article, source="cpj", guid="p2", days=0.1,
+                                                title="Lagos editor detained", text=text)], NOW)
+            writer_b.commit()
+            done["b"] = clock.monotonic()
+
+    thread = threading.Thread(target=write_b)
+    thread.start()
+    clock.sleep(0.5)
+    assert thread.is_alive(), "B did not wait for A"
+    writer_a.commit()
+    committed = clock.monotonic()
+    writer_a.close()
+    thread.join(30)
+    assert not thread.is_alive() and done["b"] >= committed
+    with factory() as session:
+        first, second = session.scalars(select(ArticleRow).order_by(ArticleRow.id)).all()
+        assert _keys_of(session, first.id)[0] < _keys_of(session, second.id)[0]
+        (third,) = _store(session, _article(store_make_article, source="rsf", guid="p3", days=0.2,
+                                            title="Lagos editor detained", text=text + " RSF."))
+        session.expire_all()
+        stories = {a.story_id for a in session.scalars(select(ArticleRow))}
+        assert stories == {third.story_id}, [a.match_reason for a in session.scalars(select(ArticleRow))]
