@@ -84,9 +84,10 @@ def page_report(path: Path, url: str, source_id: str, via: str) -> RawReport:
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    # One argument, the output file; an option (``--help``) is not taken for a file name.
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
         print(__doc__)
-        return 2
+        return 0 if sys.argv[1:] in (["-h"], ["--help"]) else 2
     with open(sys.argv[1], "w", encoding="utf-8") as out, tempfile.TemporaryDirectory() as tmp:
         dump(Dump(out), Path(tmp))
     return 0
