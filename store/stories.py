@@ -449,15 +449,14 @@ def _keys_seq(session: Session) -> int:
     holds the database's one write lock. The clock's part makes the numbers of a database
     created again under the same URL (a test, a demo run again in one process) greater than
     those a process read from the one before, so that its new rows are read, not skipped."""
-    transaction = session.get_transaction()
-    mine = session.info.get("article_keys_seq")
-    if mine is not None and mine[0] is transaction:
-        return int(mine[1])
+    own = _own_seq(session)
+    if own is not None:
+        return own
     if dialect_name(session) == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK_KEY)))
     last = int(session.execute(_LAST_SEQ).scalar() or 0)
     seq = max(last + 1, _micros(utcnow()))
-    session.info["article_keys_seq"] = (transaction, seq)
+    session.info["article_keys_seq"] = (session.get_transaction(), seq)
     return seq
 
 
@@ -938,7 +937,7 @@ LEVELS: list[Callable[[], MatchLevel]] = [SameUrl, SameText, NearDuplicate]
 
 
 def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
-    """Rewrite the band rows, kind and credited source of articles whose content changed (their
+    """Rewrite the keys row, kind and credited source of articles whose content changed (their
     story is kept). Does not commit."""
     ids = sorted(set(article_ids))
     if not ids:
@@ -946,11 +945,7 @@ def reindex_articles(session: Session, article_ids: Iterable[int]) -> None:
     state = _state(session)
     rows: list[Any] = []
     for part in chunked(ids):
-        stmt = select(
-            _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url,
-            _a.c.published, _a.c.content_hash,
-        ).where(_a.c.id.in_(part))
-        rows.extend(session.execute(stmt))
+        rows.extend(session.execute(_DOC_ROWS, {"ids": part}))
     _warm(session, state, {r.source_id for r in rows})
     written: list[tuple[int, int, bytes, bytes]] = []
     facts = _Facts(session)

@@ -631,9 +631,9 @@ def test_the_key_cache_reads_only_rows_written_since_and_sees_other_writers(stor
         assert copy.id in aid
     # A write rolled back: its number is given again, and the next committed rows are found.
     with factory() as session:
-        _store_uncommitted = _article(store_make_article, source="rsf", guid="c3", days=0.7,
+        rolled_back = _article(store_make_article, source="rsf", guid="c3", days=0.7,
                                       title="Lagos editor detained", text=ALERT + "\n\nRSF version.")
-        upsert_articles(session, [_store_uncommitted], NOW)
+        upsert_articles(session, [rolled_back], NOW)
         session.rollback()
     with factory() as session:
         (third,) = _store(session, _article(store_make_article, source="rsf", guid="c3", days=0.7,
