@@ -380,10 +380,6 @@ class _Folded:
 
     __slots__ = ("_ranker", "_probs", "_sums")
 
-    def __init__(self, ranker: _Ranker, values: Any) -> None:
-        probs, sums = _folded_sums(ranker, values.reshape(1, -1))
-        self._ranker, self._probs, self._sums = ranker, probs[0], sums[0]
-
     @classmethod
     def rows(cls, ranker: _Ranker, values: Any) -> list[_Folded]:
         """One :class:`_Folded` per row of ``values`` (texts × labels, float32), each holding

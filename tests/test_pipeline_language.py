@@ -260,7 +260,7 @@ def test_folded_best_breaks_ties_as_the_reference_dict_order_does() -> None:
     for _ in range(300):
         # few distinct values, so that languages tie (also multi-label ones, summing alike)
         values = np.array([rng.choice([0.0, 0.0, 0.125, 0.25, 0.5]) for _ in range(n)], dtype=np.float32)
-        folded = language._Folded(ranker, values)
+        (folded,) = language._Folded.rows(ranker, values.reshape(1, -1))
         reference: dict[str, float] = {}
         probs = values.tolist()
         for k in np.argsort(-values, kind="stable").tolist():
