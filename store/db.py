@@ -96,15 +96,16 @@ def _sqlite_on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry
         # in WAL mode (a killed process loses nothing committed) and much faster than FULL.
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoint after ~80 MB of WAL rather than 4 MB: the near-duplicate index rewrites the
-        # same pages batch after batch, and each checkpoint copies a page once however often
-        # it was rewritten (store.stories, BUCKET_DAYS).
+        # Checkpoint after ~80 MB of WAL rather than 4 MB: each batch rewrites the same index
+        # pages (article, story), and a checkpoint copies a page once however often it was
+        # rewritten. Chosen when the near-duplicate keys had an index of their own (before
+        # migration 0006), whose pages every batch rewrote; not measured again since.
         cursor.execute("PRAGMA wal_autocheckpoint = 20000")
-        # A page cache of 64 MiB instead of SQLite's 2 MiB: every batch inserts ~62 keys per
-        # article at random places of the current bucket's lookup index (tens of MiB) and probes
-        # three buckets; with 2 MiB most of those pages are re-read from the OS each batch.
-        # Measured on bench/harvest.py's 5,000 articles replayed through the store: 0.71 -> 0.62
-        # ms CPU per article. Memory only, allocated as used: durability is unchanged.
+        # A page cache of 64 MiB instead of SQLite's 2 MiB, so that the pages a batch writes and
+        # reads are still in memory at the next batch. Measured before migration 0006, when each
+        # article wrote ~62 keys into an index of their own (bench/harvest.py's 5,000 articles
+        # replayed through the store: 0.71 -> 0.62 ms CPU per article); not measured again since.
+        # Memory only, allocated as used: durability is unchanged.
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     finally:
         cursor.close()

@@ -1904,10 +1904,10 @@ def same_story(a: Doc, b: Doc) -> Decision:
 
 @dataclass
 class BandIndex:
-    """In-memory index of band keys: band key → ids (what the store's key lookup answers).
+    """In-memory index of band keys: band key → ids.
 
-    ``candidates`` answers what the SQL lookup in the module docstring answers: every id sharing at
-    least one ``(band, hash)`` key, most shared keys first.
+    ``candidates`` answers what the store's key lookup answers: every id sharing at least one
+    ``(band, hash)`` key, most shared keys first.
     """
 
     _rows: dict[tuple[int, int], set[Hashable]] = field(default_factory=lambda: defaultdict(set))
