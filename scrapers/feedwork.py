@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import re
 import xml.sax
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +181,9 @@ class FeedJob:
     #: (:func:`attach_prepared_keys`): set when the job runs in a worker process, whose CPU the
     #: store's process then saves.
     prepare_keys: bool = False
+    #: The source's learnt boilerplate (segment keys) as the store last had it
+    #: (``store.stories.boilerplate_hints``): what :func:`attach_prepared_keys` assumes.
+    boilerplate: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -214,23 +218,23 @@ def prepare_feed(job: FeedJob) -> FeedResult:
         tag_article(article, job.source)
         outcome.articles.append(article)
     if job.prepare_keys:
-        attach_prepared_keys(outcome.articles)
+        attach_prepared_keys(outcome.articles, job.boilerplate)
     return FeedResult(outcome)
 
 
-def attach_prepared_keys(articles: list[Any]) -> None:
+def attach_prepared_keys(articles: list[Any], boilerplate: Collection[str] = ()) -> None:
     """Attach to each article what the store's near-duplicate level would compute for it
     regardless of the store's state (``store.similarity.prepare_keys``): its boilerplate
     segments, its text as cleaned of generic footers and that text's signatures. An attribute,
     not a field: never stored, never compared, absent from the article's JSON; the store uses it
-    only for the very text it was made from, and only when none of the article's segments is
-    learnt boilerplate of its source (docs/dedup.md)."""
+    only for the very text it was made from, and only when exactly the segments assumed to be
+    its source's learnt boilerplate (``boilerplate``, the store's hint) are (docs/dedup.md)."""
     from store.articles import PREPARED_ATTR
     from store.similarity import prepare_keys
 
     if not articles:
         return
-    prepared = prepare_keys([(a.text, a.title, a.language) for a in articles])
+    prepared = prepare_keys([(a.text, a.title, a.language) for a in articles], boilerplate)
     for article, keys in zip(articles, prepared, strict=True):
         setattr(article, PREPARED_ATTR, keys)
 

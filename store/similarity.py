@@ -28,7 +28,7 @@ import sys
 import unicodedata
 import zlib
 from collections import Counter, defaultdict, deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
@@ -571,6 +571,12 @@ class BoilerplateLearner:
         titles = self._seen.get(source_id, {}).get(key)
         return titles is not None and len(titles) >= self.min_docs
 
+    def boilerplate_keys(self, source_id: str) -> frozenset[str]:
+        """The segment keys currently learnt as ``source_id``'s boilerplate: what a feed worker
+        is told to assume (:func:`prepare_keys`)."""
+        seen, min_docs = self._seen.get(source_id, {}), self.min_docs
+        return frozenset(key for key, titles in seen.items() if len(titles) >= min_docs)
+
     def boilerplate(self, source_id: str) -> list[str]:
         """The paragraphs currently considered boilerplate for ``source_id``."""
         text = self._text.get(source_id, {})
@@ -610,10 +616,20 @@ class BoilerplateLearner:
         the text exactly as ``clean_words`` does, then returns the kept text and its normalised
         form when none of its segments is this source's learnt boilerplate (the text is then
         cleaned as ``prepared`` assumed, and its precomputed keys hold), else None: the caller
-        cleans it with ``clean_words(observe=False)``."""
+        cleans it with ``clean_words(observe=False)``.
+
+        ``prepared.assumed`` are the segment keys the worker was told were this source's
+        boilerplate (:func:`prepare_keys`) and dropped: the payload holds when exactly those of
+        the text's segments are learnt boilerplate now, after this observation."""
         segs, keys = prepared.segments, prepared.keys
         self._observe_keys(source_id, _observed(segs, keys), "", headline=prepared.headline)
-        if any(self._is_boilerplate(source_id, key) for key in keys):
+        seen, min_docs = self._seen.get(source_id, {}), self.min_docs
+        learnt = set()
+        for key in keys:
+            titles = seen.get(key)
+            if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
+                learnt.add(key)
+        if learnt != set(prepared.assumed):
             return None
         return "\n\n".join([segs[i] for i in prepared.kept]), prepared.kept_norm
 
@@ -1580,7 +1596,7 @@ def batch_keys(docs: Sequence[Doc]) -> list[tuple[list[tuple[int, int]], list[tu
 # --------------------------------------------------------------------------------------------
 
 #: Bump when what :class:`PreparedKeys` holds changes meaning.
-PREPARED_VERSION = 1
+PREPARED_VERSION = 2
 
 
 def _fingerprint() -> str:
@@ -1602,8 +1618,9 @@ KEYS_FINGERPRINT = _fingerprint()
 
 class PreparedKeys(NamedTuple):
     """What the store's near-duplicate level computes for a new article that does not depend on
-    the store: its boilerplate segments and their keys, the text as cleaned when the source has
-    no learnt boilerplate (generic footers removed), that text's MinHash signatures, from which
+    the store: its boilerplate segments and their keys, the text as cleaned of generic footers
+    and of the segments the worker was told are the source's learnt boilerplate (``assumed``;
+    none when it was told nothing), that text's MinHash signatures, from which
     :func:`batch_key_arrays` derives the band keys, and its features (``Doc.features``, which
     the decisions read). Computed in a feed worker
     (:func:`prepare_keys`), carried to the store with the article, never stored.
@@ -1624,22 +1641,56 @@ class PreparedKeys(NamedTuple):
     signatures: bytes  # uint32 minima: text (long texts only), lead, features
     sizes: tuple[int, int, int]  # the three signatures' sizes; text -1: not computed (short)
     features: Features  # ``Doc.features``, which the decisions read (the names gate)
+    #: The text's segment keys dropped as the source's learnt boilerplate (sorted; each once).
+    assumed: tuple[str, ...] = ()
+    #: ``Doc.word_count`` and ``Doc.text_key`` of the cleaned text (every new article needs the
+    #: first for its keys, and the second for each candidate it is compared with).
+    word_count: int = 0
+    text_key: str = ""
 
 
-def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[PreparedKeys]:
+#: ``_kept``'s view of a learnt key: one headline, with ``min_docs`` 1.
+_ONE_HEADLINE = {"": 1}
+
+
+def prepare_keys(
+    articles: Sequence[tuple[str, str, str | None]],
+    boilerplate: Collection[str] = (),
+    *,
+    boilerplates: Sequence[Collection[str]] | None = None,
+) -> list[PreparedKeys]:
     """:class:`PreparedKeys` of each ``(text, title, language)``, the signatures of all of them
-    computed together (:func:`batch_key_arrays`)."""
+    computed together (:func:`batch_key_arrays`).
+
+    ``boilerplate``: segment keys to drop as the articles' source's learnt boilerplate, as the
+    store's learner had them when the job was sent (:meth:`BoilerplateLearner.boilerplate_keys`,
+    ``store.stories.boilerplate_hints``). The store uses a payload only when its learner, after
+    observing the article, holds exactly those of the article's segments for boilerplate
+    (:meth:`BoilerplateLearner.clean_prepared`); a wrong or stale hint costs the store the
+    computation, never a different result. ``boilerplates``: one such collection per article
+    instead (articles of several sources)."""
     parts = []
     docs = []
-    for text, title, language in articles:
+    seen = dict.fromkeys(boilerplate, _ONE_HEADLINE)
+    per_article = None
+    if boilerplates is not None:
+        if len(boilerplates) != len(articles):
+            raise ValueError("prepare_keys: one boilerplate collection per article")
+        views: dict[int, dict[str, dict[str, int]]] = {}
+        per_article = [views.setdefault(id(b), dict.fromkeys(b, _ONE_HEADLINE))
+                       for b in boilerplates]
+    for i, (text, title, language) in enumerate(articles):
+        if per_article is not None:
+            seen = per_article[i]
         text, title = text or "", title or ""
         segs, norms, words, keys = _segment_parts(text)
-        kept = _kept(segs, norms, keys, {}, 1)
+        kept = _kept(segs, norms, keys, seen, 1)
         cleaned = _cleaned(segs, norms, words, kept)
         kept_norm = cleaned[1]
         docs.append(Doc.cleaned(cleaned, title=title, language=language))
+        assumed = tuple(sorted({key for key in keys if key in seen})) if seen else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
-                      tuple(kept), kept_norm))
+                      tuple(kept), kept_norm, assumed))
     _prime_signatures(docs)
     out = []
     for doc, part in zip(docs, parts, strict=True):
@@ -1648,9 +1699,11 @@ def prepare_keys(articles: Sequence[tuple[str, str, str | None]]) -> list[Prepar
         values = [lead.values, feat.values] if packed is None else [packed[0], lead.values,
                                                                       feat.values]
         sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
+        *inputs, assumed = part
         out.append(PreparedKeys(
-            KEYS_FINGERPRINT, *part,
-            np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features,
+            KEYS_FINGERPRINT, *inputs,
+            np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features, assumed,
+            doc.word_count, doc.text_key,
         ))
     return out
 
@@ -1683,6 +1736,8 @@ def prime_prepared(doc: Doc, prepared: PreparedKeys) -> None:
                                                lead_size)
     doc.__dict__["feature_signature"] = Signature(values[-feat_n:], "xfeat", feat_size)
     doc.__dict__["features"] = prepared.features
+    doc.__dict__["word_count"] = prepared.word_count
+    doc.__dict__["text_key"] = prepared.text_key
 
 
 def jaccard_many(doc: Doc, others: Sequence[Doc]) -> list[float]:

@@ -390,6 +390,18 @@ def _warm(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
     state.warm.update(cold)
 
 
+def boilerplate_hints(session: Session, source_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Each source's learnt boilerplate (its segment keys), as this process's learner holds it
+    for the session's database, warmed from the stored articles for sources it has not met yet:
+    what a process preparing keys ahead for new articles of those sources should assume
+    (``store.similarity.prepare_keys``). A hint, not a rule: the store checks it again for each
+    article (:meth:`BoilerplateLearner.clean_prepared`)."""
+    state = _state(session)
+    ids = sorted(set(source_ids))
+    _warm(session, state, ids)
+    return {sid: state.learner.boilerplate_keys(sid) for sid in ids}
+
+
 def _stamp(content_hash: str, url: str, title: str) -> tuple[str, str, str]:
     return (content_hash or "", url or "", title or "")
 
