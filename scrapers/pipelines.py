@@ -127,6 +127,7 @@ class StorePipeline(_Base):
         self.Session: Any = None
         self.writer: ThreadPoolExecutor | None = None
         self.writes: deque[asyncio.Future[Any]] = deque()
+        self.prepared_before: dict[str, int] = {}
 
     def open_spider(self) -> None:
         from store.db import open_db, run_transaction
@@ -137,12 +138,19 @@ class StorePipeline(_Base):
         if settings.getbool("ROUNDUP_SOURCES_RECORDED"):
             # `roundup harvest` migrated the database and recorded the registry before the crawl.
             _, self.Session = open_db(settings.get("ROUNDUP_DB"), migrate=False)
-            return
-        # `scrapy crawl feeds` on its own: migrate and record the registry here.
-        _, self.Session = open_db(settings.get("ROUNDUP_DB"))
-        sources = list(getattr(self.crawler.spider, "sources", {}).values())
-        run_transaction(self.Session, lambda session: sync_sources(session, sources),
-                        where="recording the registry")
+        else:
+            # `scrapy crawl feeds` on its own: migrate and record the registry here.
+            _, self.Session = open_db(settings.get("ROUNDUP_DB"))
+            sources = list(getattr(self.crawler.spider, "sources", {}).values())
+            run_transaction(self.Session, lambda session: sync_sources(session, sources),
+                            where="recording the registry")
+        self.prepared_before = self._prepared_counts()
+
+    def _prepared_counts(self) -> dict[str, int]:
+        from store.stories import prepared_key_counts
+
+        with self.Session() as session:  # no statement: nothing is read
+            return prepared_key_counts(session)
 
     async def close_spider(self) -> None:
         self.flush()
@@ -153,6 +161,12 @@ class StorePipeline(_Base):
             self.writer = None
         from store.db import close_sessions
 
+        after = self._prepared_counts()
+        used, recomputed = (after[k] - self.prepared_before.get(k, 0) for k in ("used", "recomputed"))
+        if used or recomputed:
+            logger.info("near-duplicate keys prepared by the feed workers: used for %d new "
+                        "article(s), computed again by the store for %d (their source's learnt "
+                        "boilerplate was not what the worker was told)", used, recomputed)
         close_sessions(self.Session)
         # Articles whose feed never reported an outcome (the crawl was stopped mid-feed) are not
         # written: their feed's validators were not stored either, so the next run fetches them.

@@ -22,6 +22,10 @@ class HarvestPlan:
     #: ``roundup harvest`` migrated the database before the crawl (ROUNDUP_SOURCES_RECORDED):
     #: the spiders open it without checking the schema again, inside the run.
     schema_ready: bool = False
+    #: Each source's boilerplate as the store last held it (``store.stories.
+    #: stored_boilerplate_hints``), read with the fetch state: the feed workers drop it when they
+    #: prepare near-duplicate keys.
+    boilerplate: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Any, only: str | list[str] | None = None) -> HarvestPlan:
@@ -65,12 +69,14 @@ class HarvestPlan:
     def feeds_due(self) -> Iterator[tuple[Source, str, Any]]:
         """(source, feed URL, stored validators or a ``skipped`` outcome) for every feed."""
         from store.fetchstate import is_due, states_for
+        from store.stories import stored_boilerplate_hints
 
         urls = [u for s in self.sources.values() for u in s.feeds]
         engine, Session = self.open_store()
         try:
             with Session() as session:
                 states = states_for(session, urls)
+                self.boilerplate = stored_boilerplate_hints(session, self.sources)
         finally:
             engine.dispose()
         now = datetime.now(UTC)

@@ -264,6 +264,26 @@ class ArticleKeys(Base):
     bands: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SourceBoilerplate(Base):
+    """A hint: the paragraphs the store last held for a source's boilerplate (its segment keys,
+    ``store.similarity.BoilerplateLearner.boilerplate_keys``), written when they change.
+
+    A harvest reads it before the crawl and tells the feed worker preparing the source's
+    articles to drop those paragraphs (``store.similarity.prepare_keys``), so that the store can
+    use the worker's keys for articles carrying the member's footer. Never a rule: the store's
+    learner, rebuilt from the articles, checks it for every article; a stale or missing row
+    costs the store the computation, never a different result.
+    """
+
+    __tablename__ = "source_boilerplate"
+
+    source_id: Mapped[str] = mapped_column(
+        ForeignKey("source.id", ondelete="CASCADE"), primary_key=True
+    )
+    keys: Mapped[list[str]] = mapped_column(default=list)  # sorted
+    updated_at: Mapped[UTCTimestamp] = mapped_column(default=utcnow)
+
+
 # Core handles on the tables, typed as Table (``Model.__table__`` is typed as a FromClause), for
 # the bulk statements of the hot paths.
 source_table = cast(Table, SourceRow.__table__)
@@ -273,3 +293,4 @@ article_table = cast(Table, ArticleRow.__table__)
 article_country_table = cast(Table, ArticleCountry.__table__)
 curation_table = cast(Table, Curation.__table__)
 article_keys_table = cast(Table, ArticleKeys.__table__)
+source_boilerplate_table = cast(Table, SourceBoilerplate.__table__)

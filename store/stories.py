@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store._sql import chunked, dialect_name, driver_executemany
+from store._sql import chunked, dialect_name, driver_executemany, upsert_insert
 from store.models import (
     ArticleRow,
     Curation,
@@ -62,6 +62,7 @@ from store.models import (
     article_country_table,
     article_keys_table,
     article_table,
+    source_boilerplate_table,
     source_table,
     story_table,
 )
@@ -318,11 +319,18 @@ class _DbState:
       content hash, URL and title are unchanged.
     * ``keys``: the stored band keys of the date buckets the process works in
       (:class:`_KeyCache`).
+    * ``hinted``: each warm source's boilerplate as its ``source_boilerplate`` row holds it (as
+      far as this process knows: a rolled-back write is not undone here, which only delays the
+      hint until the boilerplate changes again).
     """
 
     def __init__(self) -> None:
         self.learner = BoilerplateLearner()
         self.warm: set[str] = set()
+        self.hinted: dict[str, frozenset[str]] = {}
+        #: New articles that came with a worker's payload: "used", or "recomputed" (their
+        #: source's learnt boilerplate was not what the payload assumed).
+        self.prepared: Counter[str] = Counter()
         self.docs: OrderedDict[int, tuple[tuple[str, str, str], Doc]] = OrderedDict()
         self.keys = _KeyCache()
 
@@ -387,7 +395,54 @@ def _warm(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
         )
         for _, title, text in reversed(session.execute(recent).all()):
             state.learner.observe(source_id, text or "", title or "")
+    state.hinted.update(stored_boilerplate_hints(session, cold))
     state.warm.update(cold)
+
+
+def prepared_key_counts(session: Session) -> dict[str, int]:
+    """How many new articles this process stored in the session's database came with keys a
+    feed worker prepared: ``used``, or ``recomputed`` by the store (their source's learnt
+    boilerplate was not what the worker assumed)."""
+    counts = _state(session).prepared
+    return {"used": counts["used"], "recomputed": counts["recomputed"]}
+
+
+def stored_boilerplate_hints(
+    session: Session, source_ids: Iterable[str] | None = None
+) -> dict[str, frozenset[str]]:
+    """The boilerplate hints the store last wrote (``source_boilerplate``), by source: what a
+    harvest tells the feed workers before its crawl. ``source_ids``: only those (all if None)."""
+    t = source_boilerplate_table
+    out: dict[str, frozenset[str]] = {}
+    if source_ids is None:
+        parts: Iterable[list[str] | None] = [None]
+    else:
+        parts = chunked(sorted(set(source_ids)))
+    for part in parts:
+        stmt = select(t.c.source_id, t.c["keys"])
+        if part is not None:
+            stmt = stmt.where(t.c.source_id.in_(part))
+        for source_id, keys in session.execute(stmt):
+            out[source_id] = frozenset(keys or ())
+    return out
+
+
+def _write_hints(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
+    """Write the ``source_boilerplate`` row of each of ``source_ids`` whose learnt boilerplate
+    differs from what the row holds."""
+    rows = []
+    for source_id in sorted(set(source_ids)):
+        keys = state.learner.boilerplate_keys(source_id)
+        if keys != state.hinted.get(source_id, frozenset()):
+            rows.append({"source_id": source_id, "keys": sorted(keys), "updated_at": utcnow()})
+            state.hinted[source_id] = keys
+    if not rows:
+        return
+    stmt = upsert_insert(session, source_boilerplate_table)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["source_id"],
+        set_={"keys": stmt.excluded["keys"], "updated_at": stmt.excluded.updated_at},
+    ), rows)
 
 
 def boilerplate_hints(session: Session, source_ids: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -429,9 +484,11 @@ def _make_doc(state: _DbState, row: Any, *, observe: bool) -> Doc:
     if prepared is not None:
         cleaned = state.learner.clean_prepared(row.source_id, prepared)
         if cleaned is not None:
+            state.prepared["used"] += 1
             doc = Doc.cleaned(cleaned, **fields)
             prime_prepared(doc, prepared)
             return doc
+        state.prepared["recomputed"] += 1
         # Observed already: clean it here.
         return Doc.cleaned(
             state.learner.clean_words(row.source_id, row.text or "", row.title or "",
@@ -942,6 +999,8 @@ class NearDuplicate(MatchLevel):
         if self._state is not None:
             for aid, doc in self.docs.items():
                 self._state.put_doc(aid, self._stamps[aid], doc)
+            _write_hints(session, self._state, {d.source_id for d in self.docs.values()
+                                                if d.source_id is not None})
 
 
 #: The levels tried after the per-source key, cheapest first.

@@ -5,6 +5,7 @@ dies on a feed fails that feed alone; a killed harvest leaves no worker behind."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from datetime import UTC, datetime
@@ -56,6 +57,55 @@ def test_harvest_through_workers_stores_what_an_in_process_harvest_stores(server
         dbs[workers] = rows(db, "SELECT source_id, guid, url, title, text, summary, published, "
                                 "language, region, topics, content_hash FROM article ORDER BY guid")
     assert len(dbs["2"]) == 41
+    assert dbs["2"] == dbs["0"]
+
+
+FOOTER = ("<p>The Union of Reporters has defended journalists across the region since 1994; "
+          "support our legal aid fund.</p>")
+
+
+def footed_feed(first: int, count: int) -> bytes:
+    """:func:`big_feed` with the member's footer ending every entry."""
+    items = []
+    for n in range(first, first + count):
+        name, city, what = EVENTS[n % len(EVENTS)]
+        story = (f"<p>Reporter {name} was {what} in {city} on day {n}, the union said. "
+                 f"Case file {n * 37}. </p>") * 6
+        items.append(item(n, description=story + FOOTER,
+                          pubDate=f"Tue, {n % 28 + 1:02d} Dec 2025 08:30:00 +0100"))
+    return rss(items)
+
+
+def test_the_next_harvest_tells_the_workers_the_members_learnt_footer(server, tmp_path):
+    """A member whose posts all end with the same paragraph: the store learns it as boilerplate
+    and drops it, and writes it down as a hint (source_boilerplate); the next harvest tells the
+    worker, which drops it too, so that the store can use the worker's keys. Same stories as
+    without workers."""
+    reg = write_registry(tmp_path / "s.toml", [Source("union", [server.url("/feed.xml")])])
+    dbs = {}
+    for workers in ("2", "0"):
+        db = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        for first in (0, 40):
+            server.route("/feed.xml", Reply(body=footed_feed(first, 40), headers=RSS))
+            result = harvest(db, reg, env={"ROUNDUP_WORKERS": workers})
+            assert result.code == 0, result.stderr
+            assert "40 new" in result.line("union")
+            if workers == "0":
+                assert "near-duplicate keys prepared" not in result.stderr
+            elif first == 0:
+                # Nothing known yet: the footer is learnt at the third post, and from there on
+                # the store computes the keys the worker prepared with it.
+                assert ("used for 2 new article(s), computed again by the store for 38"
+                        in result.stderr), result.stderr
+            else:
+                assert ("used for 40 new article(s), computed again by the store for 0"
+                        in result.stderr), result.stderr
+        [(keys,)] = rows(db, "SELECT keys FROM source_boilerplate WHERE source_id = 'union'")
+        assert any(k.startswith("the union of reporters has defended") for k in json.loads(keys))
+        dbs[workers] = rows(db, "SELECT a.guid, a.title, a.text, a.match_reason, a.kind, "
+                                "s.article_count FROM article a JOIN story s ON s.id = a.story_id "
+                                "ORDER BY a.guid")
+    assert len(dbs["2"]) == 80
     assert dbs["2"] == dbs["0"]
 
 

@@ -30,6 +30,7 @@ TABLES = {
     "story",
     "curation",
     "article_keys",
+    "source_boilerplate",
     "alembic_version",
 }
 

@@ -91,6 +91,7 @@ class FeedSpider(PoolUser, RoundupSpider):
             # The worker also computes what the store's near-duplicate level needs of each
             # article that does not depend on the store (scrapers.feedwork.attach_prepared_keys).
             job.prepare_keys = True
+            job.boilerplate = self.plan.boilerplate.get(source.id, frozenset())
             try:
                 result = await self.pool.run(prepare_feed, job)
             except WorkerCrashed as exc:
