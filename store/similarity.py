@@ -530,6 +530,9 @@ class BoilerplateLearner:
         # track: a store keeps tens of thousands of these for as long as the process runs.
         self._seen: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
         self._text: dict[str, dict[str, str]] = defaultdict(dict)
+        # source → the keys of ``_seen`` under at least ``min_docs`` headlines (its boilerplate),
+        # kept up to date as headlines come and go.
+        self._learnt: dict[str, set[str]] = defaultdict(set)
 
     def observe(self, source_id: str, text: str, title: str = "") -> None:
         keys: dict[str, str] = {}
@@ -546,23 +549,31 @@ class BoilerplateLearner:
         headline = (_segment_key(title) if headline is None else headline) or next(iter(keys), "")
         recent, seen = self._recent[source_id], self._seen[source_id]
         recent.append((headline, tuple(keys)))
-        text = self._text[source_id]
+        text, learnt, min_docs = self._text[source_id], self._learnt[source_id], self.min_docs
         for key, seg in keys.items():
             titles = seen.get(key)
             if titles is None:
-                seen[key] = {headline: 1}
+                titles = seen[key] = {headline: 1}
+                if min_docs <= 1:
+                    learnt.add(key)
+            elif headline in titles:
+                titles[headline] += 1
             else:
-                titles[headline] = titles.get(headline, 0) + 1
+                titles[headline] = 1
+                if len(titles) >= min_docs:
+                    learnt.add(key)
             text.setdefault(key, seg)
         while len(recent) > self.window:
             old_headline, old_keys = recent.popleft()
             for key in old_keys:
                 titles = seen[key]
                 left = titles[old_headline] - 1
-                if left <= 0:
-                    del titles[old_headline]
-                else:
+                if left > 0:
                     titles[old_headline] = left
+                    continue
+                del titles[old_headline]
+                if len(titles) < min_docs:
+                    learnt.discard(key)
                 if not titles:
                     del seen[key]
                     text.pop(key, None)
@@ -574,8 +585,7 @@ class BoilerplateLearner:
     def boilerplate_keys(self, source_id: str) -> frozenset[str]:
         """The segment keys currently learnt as ``source_id``'s boilerplate: what a feed worker
         is told to assume (:func:`prepare_keys`)."""
-        seen, min_docs = self._seen.get(source_id, {}), self.min_docs
-        return frozenset(key for key, titles in seen.items() if len(titles) >= min_docs)
+        return frozenset(self._learnt.get(source_id, ()))
 
     def boilerplate(self, source_id: str) -> list[str]:
         """The paragraphs currently considered boilerplate for ``source_id``."""
@@ -623,13 +633,8 @@ class BoilerplateLearner:
         the text's segments are learnt boilerplate now, after this observation."""
         segs, keys = prepared.segments, prepared.keys
         self._observe_keys(source_id, _observed(segs, keys), "", headline=prepared.headline)
-        seen, min_docs = self._seen.get(source_id, {}), self.min_docs
-        learnt = set()
-        for key in keys:
-            titles = seen.get(key)
-            if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
-                learnt.add(key)
-        if learnt != set(prepared.assumed):
+        learnt = self._learnt.get(source_id, ())
+        if {key for key in keys if key in learnt} != set(prepared.assumed):
             return None
         return "\n\n".join([segs[i] for i in prepared.kept]), prepared.kept_norm
 

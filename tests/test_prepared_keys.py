@@ -106,7 +106,7 @@ def _without_payload(batches: list[list[Article]]) -> list[list[Article]]:
 
 def _learner_state(learner: BoilerplateLearner, source_id: str) -> tuple[Any, ...]:
     return (list(learner._recent.get(source_id, ())), learner._seen.get(source_id, {}),
-            learner._text.get(source_id, {}))
+            learner._text.get(source_id, {}), learner._learnt.get(source_id, set()))
 
 
 def _twin(learner: BoilerplateLearner, source_id: str) -> BoilerplateLearner:
@@ -115,6 +115,7 @@ def _twin(learner: BoilerplateLearner, source_id: str) -> BoilerplateLearner:
     twin._recent[source_id] = deque(learner._recent.get(source_id, ()))
     twin._seen[source_id] = {k: dict(v) for k, v in learner._seen.get(source_id, {}).items()}
     twin._text[source_id] = dict(learner._text.get(source_id, {}))
+    twin._learnt[source_id] = set(learner._learnt.get(source_id, ()))
     return twin
 
 
@@ -296,6 +297,24 @@ def test_the_learners_boilerplate_keys_are_what_it_strips() -> None:
     assert p.assumed == tuple(keys) and p.kept == (0,)
     with pytest.raises(ValueError):
         prepare_keys([("a", "b", "en")], boilerplates=[])
+
+
+@pytest.mark.parametrize("min_docs", [1, 3])
+def test_the_learnt_keys_kept_up_to_date_are_those_under_enough_headlines(min_docs) -> None:
+    """``BoilerplateLearner._learnt``, maintained as headlines come and leave the window, is
+    always the keys seen under ``min_docs`` headlines or more."""
+    import random
+
+    rng = random.Random(7)
+    learner = BoilerplateLearner(window=8, min_docs=min_docs)
+    paragraphs = [f"Paragraph number {i} of the member's usual closing words" for i in range(6)]
+    for n in range(300):
+        chosen = rng.sample(paragraphs, rng.randint(1, 4))
+        learner.observe("m", "\n\n".join(chosen), f"Headline {rng.randint(0, 5)}")
+        seen = learner._seen["m"]
+        assert learner._learnt["m"] == {k for k, t in seen.items() if len(t) >= min_docs}
+        assert learner.boilerplate_keys("m") == {
+            k for k in seen if learner._is_boilerplate("m", k)}
 
 
 def test_a_payload_is_used_only_for_its_own_text_and_fingerprint() -> None:
