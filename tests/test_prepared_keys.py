@@ -308,7 +308,7 @@ def test_the_learnt_keys_kept_up_to_date_are_those_under_enough_headlines(min_do
     rng = random.Random(7)
     learner = BoilerplateLearner(window=8, min_docs=min_docs)
     paragraphs = [f"Paragraph number {i} of the member's usual closing words" for i in range(6)]
-    for n in range(300):
+    for _ in range(300):
         chosen = rng.sample(paragraphs, rng.randint(1, 4))
         learner.observe("m", "\n\n".join(chosen), f"Headline {rng.randint(0, 5)}")
         seen = learner._seen["m"]
