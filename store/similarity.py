@@ -53,6 +53,7 @@ __all__ = [
     "PreparedKeys",
     "batch_key_arrays",
     "batch_keys",
+    "crosslang_evidence",
     "crosslang_score",
     "index_keys",
     "jaccard_estimate",
@@ -1108,6 +1109,46 @@ def _neutral_weight(item: str) -> float:
 _cached_weight = lru_cache(maxsize=1 << 16)(_neutral_weight)
 
 
+_PLACE_STEM_SUFFIX = 6  # as pipeline.geo.STEM_MAX_SUFFIX
+
+
+@lru_cache(maxsize=1)
+def _place_words() -> tuple[frozenset[str], frozenset[str]]:
+    """The one-word place names of the country gazetteer (``pipeline/data/gazetteer``: countries,
+    demonyms, cities, regions, in every language it covers), normalised as name features are:
+    the exact words, and the stems (``Afghan~``) that up to six more letters may follow. Aliases
+    that also read as a person's name (``@Jordan``) are left out: they stay evidence."""
+    from pipeline.geo import BLOCK, CITY, DEMONYM, NAME, load_gazetteer
+
+    exact: set[str] = set()
+    stems: set[str] = set()
+    for entry in load_gazetteer().entries:
+        if entry.kind not in (NAME, DEMONYM, CITY, BLOCK) or entry.name_guard:
+            continue
+        words = normalise_text(entry.alias).split()
+        if len(words) == 1:
+            (stems if entry.stem else exact).add(words[0])
+    return frozenset(exact), frozenset(stems)
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_place(word: str) -> bool:
+    """Whether the name feature ``word`` is a place name of the gazetteer (see :func:`_place_words`)."""
+    exact, stems = _place_words()
+    return word in exact or any(
+        word[:k] in stems for k in range(max(1, len(word) - _PLACE_STEM_SUFFIX), len(word) + 1)
+    )
+
+
+def _evidence_weight(item: str) -> float:
+    """What a shared neutral item adds to :func:`_features_evidence`: its weight, but
+    nothing for a year or an acronym that names a place (``DRC``, ``UAE``)."""
+    if item.startswith("a:") and _is_place(item[2:].lower()):
+        return 0.0
+    w = _cached_weight(item)
+    return 0.0 if w < 1.0 else w
+
+
 def _features_score(fa: Features, fb: Features) -> float:
     # Called for every candidate pair in two languages, whose sets are tiny: the cost is per
     # call, so no generator, weights from a cache, and the names' union counted from the sizes
@@ -1130,6 +1171,23 @@ def _features_score(fa: Features, fb: Features) -> float:
             if forms & arab.skeletons:
                 common += _NAME_WEIGHT
     return common / union if union else 0.0
+
+
+def _features_evidence(fa: Features, fb: Features) -> float:
+    """The weight of the shared features that can tell one event from another: what
+    :func:`_features_score` counts in common, except years and place names (countries, their
+    demonyms, cities, regions: :func:`_is_place`), which every alert about that place or year
+    carries. A Jaccard over sets of one to three items is 1.0 for two texts that share one
+    country name and nothing else; ``NearDupMatcher.crosslang_min_evidence`` asks for this
+    weight besides the score. Only computed for pairs whose score passes."""
+    evidence = sum(map(_evidence_weight, fa.neutral & fb.neutral))
+    shared: Iterable[str]
+    if fa.arabic == fb.arabic:
+        shared = fa.names & fb.names
+    else:
+        latin, arab = (fb, fa) if fa.arabic else (fa, fb)
+        shared = [w for w in latin.names if _latin_skeleton(w) & arab.skeletons]
+    return evidence + _NAME_WEIGHT * sum(1 for w in shared if not _is_place(w))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1764,6 +1822,12 @@ def crosslang_score(a: Doc, b: Doc) -> float:
     return _features_score(a.features, b.features)
 
 
+def crosslang_evidence(a: Doc, b: Doc) -> float:
+    """The weight of the features ``a`` and ``b`` share, years and place names left out (see
+    :func:`_features_evidence`): what :class:`NearDupMatcher` asks for besides the score."""
+    return _features_evidence(a.features, b.features)
+
+
 @dataclass(frozen=True)
 class Decision:
     same: bool
@@ -1809,6 +1873,10 @@ class NearDupMatcher:
     certain_threshold: float = 0.85  # above this, names and dates are not checked
     lead_threshold: float = 0.6  # share of a teaser's content words found in the other lead
     crosslang_threshold: float = 0.3
+    #: Shared features (years and place names left out) two texts in two languages must have,
+    #: by weight, besides the score: a date, link or handle with a name or number, or three
+    #: names or numbers. Two numbers, a date and an acronym, a full name alone weigh 4.
+    crosslang_min_evidence: float = 5.0
     max_gap_days: float = 45.0  # beyond this, only near-identical texts are merged
     crosslang_gap_days: float = 10.0
     lead_gap_days: float = 10.0
@@ -1860,6 +1928,16 @@ class NearDupMatcher:
                 return Decision(
                     False, f"crosslang {x:.2f} < {self.crosslang_threshold}", x, "crosslang"
                 )
+            evidence = crosslang_evidence(a, b)
+            if evidence < self.crosslang_min_evidence:
+                # A Jaccard over a few items: one shared country name scores 1.0.
+                return Decision(
+                    False,
+                    f"crosslang {x:.2f} but shared evidence {evidence:g} < "
+                    f"{self.crosslang_min_evidence:g} (years and place names left out)",
+                    x,
+                    "crosslang",
+                )
             if gap is not None and gap > self.crosslang_gap_days:
                 return Decision(False, f"crosslang {x:.2f} but {gap:.0f} days apart", x, "none")
             # Between scripts only the Latin side's names can be checked, and transliteration
@@ -1884,8 +1962,9 @@ class NearDupMatcher:
         """Whether :meth:`same_story` says no to two long texts, neither the same URL nor the
         same text, below the MinHash threshold, given ``j`` =
         ``jaccard_estimate(a.signature, b.signature)``: always when they are in one language,
-        and in two languages when they are more than ``crosslang_gap_days`` apart or their
-        ``crosslang_score`` is below its threshold. It mirrors those exits of ``same_story`` (a
+        and in two languages when they are more than ``crosslang_gap_days`` apart, their
+        ``crosslang_score`` is below its threshold or their shared evidence below
+        ``crosslang_min_evidence``. It mirrors those exits of ``same_story`` (a
         test compares the two), so a caller that only wants the positive decisions can skip
         building the others, and for a pair in two languages the name checks that precede the
         score (between the bench's articles, whose language detection splits them into two
@@ -1903,7 +1982,10 @@ class NearDupMatcher:
         # The score first, as in same_story, even when the dates alone would refuse: it makes
         # both Docs' name features, which the store's doc cache then keeps packed; a Doc cached
         # without them recomputes them from its text whenever it is a candidate again.
-        if crosslang_score(a, b) < self.crosslang_threshold:
+        if (
+            crosslang_score(a, b) < self.crosslang_threshold
+            or crosslang_evidence(a, b) < self.crosslang_min_evidence
+        ):
             return True
         gap = _days_apart(a, b)
         return gap is not None and gap > self.crosslang_gap_days

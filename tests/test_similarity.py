@@ -62,6 +62,34 @@ Report a violation to our 24-hour alert desk by WhatsApp or email. Your identity
 Support independent journalism in West Africa: every gift helps us stand with reporters who are threatened, jailed or forced into exile, and keeps our alert desk open day and night."""
 
 
+# Two alerts in two languages about different events in one country, neither naming anyone: the
+# country is the only feature they share.
+GHANA_EN = """A radio presenter in Ghana has received death threats after a phone-in programme on illegal mining, colleagues told us. The presenter, who asked not to be named, said callers promised to burn down the station if the programme went on air again.
+
+The station manager said the threats were reported to the police, who have not yet opened an investigation. Local journalists say intimidation of reporters who cover mining has grown over the past year, and several have stopped covering the subject altogether.
+
+We call on the authorities in Ghana to investigate the threats and to protect the presenter and the staff of the station."""
+
+GHANA_FR = """Une journaliste de la presse écrite a été agressée par des militants lors d'une manifestation dans le nord du Ghana, selon sa rédaction. Les agresseurs lui ont arraché son appareil photo et ont effacé ses images avant de la laisser repartir.
+
+La journaliste, qui souhaite garder l'anonymat, a porté plainte auprès de la gendarmerie locale. Sa rédaction affirme que plusieurs autres reporters ont été bousculés au cours de la même manifestation, sans que la police n'intervienne.
+
+Nous demandons aux autorités du Ghana de retrouver et de poursuivre les auteurs de cette agression."""
+
+# One alert in English and in French: the same reporter, outlet, port city, date and duration.
+HARBOUR_EN = """Police in Takoradi on 14 May 2025 detained Efua Owusu-Ansah, a reporter with the online outlet Harbour Voice, after she filmed officers clearing traders from the fishing port.
+
+Officers confiscated her camera and held her for 48 hours at the central police station before releasing her without charge. Harbour Voice said the footage had been deleted from the camera when it was returned.
+
+We call on the police in Ghana to return her equipment intact and to discipline the officers responsible."""
+
+HARBOUR_FR = """La police de Takoradi a interpellé le 14 mai 2025 Efua Owusu-Ansah, reporter du média en ligne Harbour Voice, après qu'elle a filmé des agents en train de chasser des commerçants du port de pêche.
+
+Les agents ont confisqué sa caméra et l'ont retenue pendant 48 heures au commissariat central avant de la relâcher sans inculpation. Harbour Voice affirme que les images avaient été effacées de la caméra à sa restitution.
+
+Nous demandons à la police du Ghana de lui rendre son matériel intact et de sanctionner les agents responsables."""
+
+
 def doc(title: str, text: str, *, lang: str = "en", days: int = 0, url: str | None = None,
         source: str = "mfwa") -> Doc:
     return Doc(title, text, lang, url, DAY + timedelta(days=days), source)
@@ -182,6 +210,48 @@ def test_translation_pair_is_same() -> None:
     assert not same_story(doc("Abuja reporter detained", LOOKALIKE), fr).same
 
 
+def test_two_languages_sharing_only_a_country_are_not_one_story() -> None:
+    """Every alert about a country names it: the feature Jaccard of two texts whose only shared
+    feature is that name is 1.0, but they are not the same story (the minimum evidence)."""
+    matcher = NearDupMatcher()
+    en = doc("Ghana: radio presenter threatened after phone-in programme", GHANA_EN)
+    fr = doc("Ghana : une journaliste agressée lors d'une manifestation", GHANA_FR, lang="fr",
+             days=2)
+    assert en.features.names == fr.features.names == {"ghana"}
+    assert not en.features.neutral and not fr.features.neutral
+    assert crosslang_score(en, fr) == 1.0
+    decision = matcher.same_story(en, fr)
+    assert not decision.same and decision.rule == "crosslang"
+    assert "evidence 0 < 5" in decision.reason, decision.reason
+    assert matcher.rejects(en, fr, jaccard_estimate(en.signature, fr.signature))
+    # A city of that country is a place name too: still no evidence of one event.
+    en_city = doc(en.title, GHANA_EN.replace("in Ghana", "in Kumasi, Ghana"))
+    fr_city = doc(fr.title, GHANA_FR.replace("dans le nord du Ghana", "à Kumasi, au Ghana"), lang="fr")
+    assert {"kumasi", "ghana"} <= en_city.features.names & fr_city.features.names
+    assert crosslang_score(en_city, fr_city) == 1.0
+    assert not matcher.same_story(en_city, fr_city).same
+    assert matcher.rejects(en_city, fr_city,
+                           jaccard_estimate(en_city.signature, fr_city.signature))
+
+
+def test_translation_naming_the_same_reporter_date_and_outlet_is_one_story() -> None:
+    from store.similarity import crosslang_evidence
+
+    matcher = NearDupMatcher()
+    en = doc("Ghana: reporter Efua Owusu-Ansah detained for 48 hours in Takoradi", HARBOUR_EN)
+    fr = doc("Ghana : la reporter Efua Owusu-Ansah retenue 48 heures à Takoradi", HARBOUR_FR,
+             lang="fr", days=1)
+    # Shared: the date (3), the numbers 14 and 48 (2 each), the reporter's and the outlet's
+    # names (2 a word); the year, Takoradi and Ghana are left out of the evidence.
+    assert crosslang_evidence(en, fr) == 15.0
+    assert crosslang_score(en, fr) >= matcher.crosslang_threshold
+    decision = matcher.same_story(en, fr)
+    assert decision.same and decision.rule == "crosslang", decision.reason
+    assert not matcher.rejects(en, fr, jaccard_estimate(en.signature, fr.signature))
+    # Neither joins the other language's alert about another event in the same country.
+    assert not matcher.same_story(en, doc("Ghana", GHANA_FR, lang="fr")).same
+    assert not matcher.same_story(doc("Ghana", GHANA_EN), fr).same
+
 def test_arabic_translation_names_by_skeleton() -> None:
     en = doc("Egypt: blogger Mahmoud Fathy Ragab sentenced",
              "An emergency court in Alexandria on 2 October 2024 sentenced blogger Mahmoud Fathy "
@@ -268,7 +338,8 @@ def test_quick_rejection_never_refuses_a_pair_same_story_accepts() -> None:
     matcher = NearDupMatcher()
     base = datetime(2024, 3, 11, tzinfo=UTC)
     texts = [ALERT, LOOKALIKE, FRENCH, OTHER_TOPIC, ALERT + "\n\n" + FOOTER, "Short teaser on Lagos.",
-             ALERT.replace("Lagos", "Abuja"), "\n\n".join(ALERT.split("\n\n")[::-1])]
+             ALERT.replace("Lagos", "Abuja"), "\n\n".join(ALERT.split("\n\n")[::-1]),
+             GHANA_EN, GHANA_FR]
     rng = random.Random(7)
     docs = []
     for i in range(60):
