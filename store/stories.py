@@ -225,10 +225,14 @@ WINDOW_DAYS = 60
 #: process keeps the keys of the buckets it works in (:class:`_KeyCache`).
 BUCKET_DAYS = 60
 #: Date buckets whose keys a process keeps per database (the least recently used is dropped): at
-#: 250 articles a day, a bucket holds ~15,000 articles and ~930,000 keys, ~12 MB of arrays.
+#: 250 articles a day, a bucket holds ~15,000 articles and ~930,000 keys, ~12 MB of arrays and
+#: 2 MB of bits (_Bucket).
 KEY_CACHE_BUCKETS = 6
 #: Sorted runs a cached bucket holds (one per refresh that found rows) before they are merged.
 KEY_CACHE_RUNS = 8
+#: Bits of a cached bucket's bit array per key it holds (at least; a power of two in all): with
+#: 16, a probe absent from the bucket passes the bit test 1 time in 17.
+_BITS_PER_KEY = 16
 #: Stored candidates examined per new article (most shared band keys first); the same again among
 #: the articles of the batch itself.
 MAX_CANDIDATES = 8
@@ -568,27 +572,63 @@ def _unpack(rows: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 class _Bucket:
     """One date bucket's keys as sorted runs of ``(hash, band, article_id, seq)`` columns, and
-    the greatest write number read into them."""
+    the greatest write number read into them.
 
-    __slots__ = ("seq", "runs")
+    A bit array over all its hashes (one bit per hash, at least :data:`_BITS_PER_KEY` bits per
+    key: the low bits of a hash, which are uniformly mixed, pick its bit) lets :meth:`find`
+    search the runs only for the probes that may be there: most of a batch's keys are in no
+    stored article, and one bit test costs far less than a binary search in each run. A probe
+    whose bit is clear is in no run; one whose bit is set is searched as before, so the answer
+    is the same."""
+
+    __slots__ = ("seq", "runs", "bits", "count")
 
     def __init__(self) -> None:
         self.seq = 0
         self.runs: list[tuple[np.ndarray, ...]] = []
+        self.bits = np.zeros(1 << 10, dtype=np.uint8)  # 8,192 bits; grows with the keys
+        self.count = 0
 
     def add(self, columns: tuple[np.ndarray, ...]) -> None:
         if not columns[0].size:  # rows of articles without keys
             return
         order = np.argsort(columns[0], kind="stable")
         self.runs.append(tuple(col[order] for col in columns))
+        self.count += columns[0].size
+        if self.count * _BITS_PER_KEY > self.bits.size * 8:
+            size = self.bits.size
+            while self.count * _BITS_PER_KEY > size * 8:
+                size *= 2
+            self.bits = np.zeros(size, dtype=np.uint8)
+            for run in self.runs:
+                self._set(run[0])
+        else:
+            self._set(self.runs[-1][0])
         if len(self.runs) > KEY_CACHE_RUNS:
             merged = [np.concatenate(cols) for cols in zip(*self.runs, strict=True)]
             order = np.argsort(merged[0], kind="stable")
             self.runs = [tuple(col[order] for col in merged)]
 
+    def _set(self, hashes: np.ndarray) -> None:
+        # Sorted bit numbers, so that each byte's bits are OR-ed together (a fancy-indexed |=
+        # keeps only one write per byte).
+        at = np.unique(hashes & (self.bits.size * 8 - 1))
+        byte = at >> 3
+        bit = np.left_shift(1, at & 7).astype(np.uint8)
+        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
+        self.bits[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
+
+    def maybe(self, probe: np.ndarray) -> np.ndarray:
+        """The probes whose bit is set (every probe in a run among them), in order."""
+        at = probe & (self.bits.size * 8 - 1)
+        return probe[((self.bits[at >> 3] >> (at & 7).astype(np.uint8)) & 1).astype(bool)]
+
     def find(self, probe: np.ndarray) -> list[tuple[np.ndarray, ...]]:
         """The entries whose hash is in ``probe`` (sorted, distinct), per run."""
         found = []
+        if not self.runs:
+            return found
+        probe = self.maybe(probe)
         for run in self.runs:
             keys = run[0]
             left = np.searchsorted(keys, probe, "left")

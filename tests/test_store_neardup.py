@@ -493,6 +493,36 @@ def test_bucket_runs_find_every_entry_of_a_hash_and_merge_past_the_limit() -> No
     assert len(bucket.runs) < KEY_CACHE_RUNS + 3  # merged at least once
 
 
+def test_bucket_bit_test_never_hides_a_stored_hash_as_it_grows() -> None:
+    """``_Bucket``'s bit array, rebuilt larger as keys arrive, lets through every probe that is in
+    a run (the search answers as without it) and turns away most that are not."""
+    import numpy as np
+
+    from store.stories import _BITS_PER_KEY, _Bucket
+
+    rng = np.random.default_rng(5)
+    bucket = _Bucket()
+    stored = []
+    sizes = []
+    for n in range(14):
+        hashes = rng.integers(0, 2**63, size=int(rng.integers(1, 4000)), dtype=np.int64)
+        bucket.add((hashes, np.zeros_like(hashes), np.full_like(hashes, n), np.full_like(hashes, n)))
+        stored.append(hashes)
+        sizes.append(bucket.bits.size)
+        every = np.concatenate(stored)
+        absent = rng.integers(0, 2**63, size=5000, dtype=np.int64)
+        probe = np.unique(np.concatenate([rng.choice(every, 300), absent]))
+        asked = set(probe.tolist())
+        assert set(bucket.maybe(probe).tolist()) >= set(every.tolist()) & asked
+        assert bucket.bits.size * 8 >= every.size * _BITS_PER_KEY
+        found = bucket.find(probe)
+        got = sorted(h for run in found for h in run[0].tolist())
+        assert got == sorted(h for h in every.tolist() if h in asked)
+        passed = np.isin(bucket.maybe(absent), every).sum()
+        assert bucket.maybe(absent).size - passed < absent.size * 0.15
+    assert len(set(sizes)) > 2  # rebuilt larger more than once
+
+
 def test_keys_rows_go_with_their_article(store_session, store_make_article) -> None:
     """One ``article_keys`` row per article; deleting an article deletes its row (the foreign
     key's cascade), and no other article's."""
