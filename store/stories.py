@@ -610,13 +610,10 @@ class _Bucket:
             self.runs = [tuple(col[order] for col in merged)]
 
     def _set(self, hashes: np.ndarray) -> None:
-        # Sorted bit numbers, so that each byte's bits are OR-ed together (a fancy-indexed |=
-        # keeps only one write per byte).
-        at = np.unique(hashes & (self.bits.size * 8 - 1))
-        byte = at >> 3
-        bit = np.left_shift(1, at & 7).astype(np.uint8)
-        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        self.bits[byte[starts]] |= np.bitwise_or.reduceat(bit, starts)
+        # ``ufunc.at``: every bit of a byte is OR-ed in (a fancy-indexed ``|=`` keeps one write
+        # per byte).
+        at = hashes & (self.bits.size * 8 - 1)
+        np.bitwise_or.at(self.bits, at >> 3, np.left_shift(1, at & 7).astype(np.uint8))
 
     def maybe(self, probe: np.ndarray) -> np.ndarray:
         """The probes whose bit is set (every probe in a run among them), in order."""
