@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,13 +75,41 @@ async def resolve(host: str, port: int) -> list[str]:
 
 
 class SafeAddressMiddleware:
-    def __init__(self) -> None:
+    """Refuses requests to non-public addresses (see the module docstring).
+
+    A host's addresses are looked up once per crawl and kept (at most ``cache_size`` hosts, the
+    least recently used dropped), as Scrapy's own DNS cache keeps the connection's answer
+    (``DNSCACHE_ENABLED``, ``DNSCACHE_SIZE``): a full-text crawl of one member's hundred article
+    pages asks the system resolver once, not a hundred times. A failed lookup is not kept.
+    The connection-time check (:mod:`scrapers.resolver`) still vets the address connected to."""
+
+    def __init__(self, cache_size: int = 10_000,
+                 lookup: Callable[[str, int], Awaitable[list[str]]] | None = None) -> None:
         # Hosts a local-allowed source fetched from: their robots.txt requests are allowed too.
         self._local_netlocs: set[str] = set()
+        self._addresses: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lookup = lookup or resolve
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SafeAddressMiddleware:
-        return cls()
+        settings = crawler.settings
+        size = settings.getint("DNSCACHE_SIZE", 10_000) if settings.getbool(
+            "DNSCACHE_ENABLED", True) else 0
+        return cls(cache_size=size)
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        key = (host.lower(), port)
+        found = self._addresses.get(key)
+        if found is not None:
+            self._addresses.move_to_end(key)
+            return found
+        found = await self._lookup(host, port)
+        if self._cache_size > 0:
+            self._addresses[key] = found
+            while len(self._addresses) > self._cache_size:
+                self._addresses.popitem(last=False)
+        return found
 
     async def process_request(self, request: Request) -> Any:
         parts = urlsplit(request.url)
@@ -102,7 +132,7 @@ class SafeAddressMiddleware:
             return None
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = await resolve(host, port)
+            addresses = await self._resolve(host, port)
         except OSError as exc:
             raise IgnoreRequest(f"DNS lookup failed for {host}: {exc}") from exc
         for address in addresses:

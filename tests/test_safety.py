@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
+import socket
 import subprocess
 import sys
 import zlib
@@ -67,6 +68,46 @@ def test_public_addresses_and_local_sources_pass():
     mw = SafeAddressMiddleware()
     assert run(mw.process_request(Request("http://8.8.8.8/"))) is None
     assert run(mw.process_request(Request("http://127.0.0.1:5/", meta={ALLOW_LOCAL_META: True}))) is None
+
+
+def test_a_hosts_addresses_are_looked_up_once_per_crawl():
+    """The system resolver is asked once per host and port (as Scrapy's DNS cache does for the
+    connection); the answer, refusal included, holds for every later request to that host; a
+    failed lookup is asked again; the least recently used host is dropped past the cache size."""
+    from scrapers.middlewares import resolve
+
+    asked: list[tuple[str, int]] = []
+
+    async def counting(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        if host.endswith(".invalid"):  # the system resolver's answer, without asking a server
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await resolve(host, port)  # localhost: /etc/hosts
+
+    async def crawl(mw: SafeAddressMiddleware) -> None:
+        for path in ("/a", "/b", "/c"):
+            with pytest.raises(UnsafeAddress, match="non-public address"):
+                await mw.process_request(Request(f"http://localhost:8080{path}"))
+        assert await mw.process_request(Request("http://8.8.8.8/")) is None  # an address: no lookup
+        with pytest.raises(IgnoreRequest, match="DNS lookup failed"):
+            await mw.process_request(Request("http://no-such-host.invalid/"))
+        with pytest.raises(IgnoreRequest, match="DNS lookup failed"):
+            await mw.process_request(Request("http://no-such-host.invalid/again"))
+
+    run(crawl(SafeAddressMiddleware(lookup=counting)))
+    assert asked.count(("localhost", 8080)) == 1
+    assert asked.count(("no-such-host.invalid", 80)) == 2
+
+    asked.clear()
+    small = SafeAddressMiddleware(cache_size=1, lookup=counting)
+
+    async def two_hosts() -> None:
+        for url in ("http://localhost/", "http://localhost:81/", "http://localhost/"):
+            with pytest.raises(UnsafeAddress):
+                await small.process_request(Request(url))
+
+    run(two_hosts())
+    assert asked == [("localhost", 80), ("localhost", 81), ("localhost", 80)]
 
 
 def test_requests_leaving_the_source_hosts_are_refused_at_every_hop():
