@@ -81,7 +81,8 @@ RETRY_TIMES = 2
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 # Checks every address a connection is made to, not only the one the middleware looked up.
-DNS_RESOLVER = "scrapers.resolver.PublicAddressResolver"
+# (Scrapy 2.16 renamed DNS_RESOLVER, which it still reads with a deprecation warning.)
+TWISTED_DNS_RESOLVER = "scrapers.resolver.PublicAddressResolver"
 
 # Every middleware runs on every request, response or item, so those whose feature Roundup does not
 # use are switched off (None): each costs the reactor's thread work per request for nothing.

@@ -26,9 +26,17 @@ def test_public_answers_and_local_sources_pass() -> None:
 
 
 def test_harvests_connect_through_the_checking_resolver() -> None:
+    """The project's settings name the checking resolver under the setting Scrapy reads
+    (TWISTED_DNS_RESOLVER since 2.16), not the deprecated DNS_RESOLVER."""
+    from scrapy.settings import SETTINGS_PRIORITIES
+    from scrapy.utils.project import get_project_settings
+
     import scrapers.settings
 
-    assert scrapers.settings.DNS_RESOLVER == "scrapers.resolver.PublicAddressResolver"
+    settings = get_project_settings()
+    assert settings["TWISTED_DNS_RESOLVER"] == "scrapers.resolver.PublicAddressResolver"
+    assert settings.getpriority("DNS_RESOLVER") == SETTINGS_PRIORITIES["default"]
+    assert not hasattr(scrapers.settings, "DNS_RESOLVER")
 
 
 def test_a_local_source_named_by_host_name_still_connects(server, db, tmp_path) -> None:
