@@ -65,9 +65,9 @@ INSERT_ROWS = 500
 
 def driver_insert_returning(
     session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-    *, conflict: Sequence[str], returning: Sequence[str],
+    *, conflict: Sequence[str] | None = None, returning: Sequence[str],
 ) -> list[tuple[Any, ...]]:
-    """``INSERT INTO table (columns) VALUES (…), (…) ON CONFLICT (conflict) DO NOTHING
+    """``INSERT INTO table (columns) VALUES (…), (…) [ON CONFLICT (conflict) DO NOTHING]
     RETURNING returning`` through the driver's cursor, in the session's transaction, for rows
     whose values are already bound as SQLAlchemy would bind them (:func:`bind_processors`);
     returns the rows the statement returned, in no particular order. SQLAlchemy's own
@@ -79,8 +79,8 @@ def driver_insert_returning(
     mark = "?" if dialect_name(session) == "sqlite" else "%s"
     row_marks = "(" + ", ".join([mark] * len(columns)) + ")"
     head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-    tail = (f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING "
-            f"RETURNING {', '.join(returning)}")
+    tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
+    tail += f" RETURNING {', '.join(returning)}"
     out: list[tuple[Any, ...]] = []
     cursor = session.connection().connection.cursor()
     try:

@@ -54,7 +54,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store._sql import chunked, dialect_name, driver_executemany
+from store._sql import (
+    bind_processors,
+    chunked,
+    dialect_name,
+    driver_executemany,
+    driver_insert_returning,
+)
 from store.models import (
     ArticleRow,
     Curation,
@@ -1133,7 +1139,7 @@ def assign_candidates(
     if new_roots:
         rows_of = []
         for root in new_roots:
-            row: dict[str, Any] = {"created_at": now, "updated_at": now}
+            row: dict[str, Any] = {}  # created and updated now: _insert_stories
             if root in complete:
                 arts = sorted(members[root], key=lambda r: (r.published, r.id))
                 countries_of = {
@@ -1157,12 +1163,11 @@ def assign_candidates(
                      if (r in complete) == want]
             if not group:
                 continue
-            # RETURNING without sort_by_parameter_order: SQLite has no "sentinel" that lets
-            # SQLAlchemy keep the order of a multi-row INSERT, so it would insert one row per
-            # statement. A complete story is told apart by its representative (one article
-            # belongs to one story); placeholders are all alike, and get the ids in order.
-            stmt = _s.insert().returning(_s.c.id, _s.c.representative_article_id)
-            back = session.execute(stmt, [row for _, row in group]).all()
+            # RETURNING gives the rows in no particular order (SQLAlchemy could keep the order
+            # of a multi-row INSERT on SQLite only by inserting one row per statement). A
+            # complete story is told apart by its representative (one article belongs to one
+            # story); placeholders are all alike, and get the ids in order.
+            back = _insert_stories(session, [row for _, row in group], now)
             if want:
                 root_of = {row["representative_article_id"]: r for r, row in group}
                 new_ids.update((root_of[rep], sid) for sid, rep in back)
@@ -1198,6 +1203,42 @@ def assign_candidates(
     done = {real[r] for r in complete}
     refresh_stories(session, {sid for sid in final.values() if sid not in done}, now=now)
     return final
+
+
+#: The columns of a new story row (what SQLAlchemy's INSERT wrote, its column defaults included).
+_NEW_STORY_COLUMNS = (
+    "representative_article_id", "published", "region", "countries", "topics", "source_count",
+    "article_count", "kind", "signatories", "created_at", "updated_at",
+)
+#: What a placeholder row (``countries``, ``topics``, ``signatories``, ``kind`` only) gets for
+#: the other columns: their ``default`` in store.models, else NULL.
+_NEW_STORY_DEFAULTS = {"representative_article_id": None, "published": None, "region": None,
+                       "source_count": 0, "article_count": 0}
+
+
+def _insert_stories(
+    session: Session, rows: Sequence[dict[str, Any]], now: datetime
+) -> list[tuple[int, int | None]]:
+    """Insert story rows (created and updated ``now``); ``(id, representative_article_id)`` of
+    each, in no particular order. The values are bound by the columns' own processors and sent
+    by the driver (store._sql.driver_insert_returning): SQLAlchemy's multi-row INSERT processed
+    every parameter of every row through its execution context, ``now`` twice a row."""
+    procs = bind_processors(session, _s, _NEW_STORY_COLUMNS)
+    bound_now = procs[-1](now) if procs[-1] is not None else now
+    body = _NEW_STORY_COLUMNS[:-2]
+    work = [(i, p) for i, p in enumerate(procs[: len(body)]) if p is not None]
+    values = []
+    for row in rows:
+        full = _NEW_STORY_DEFAULTS | row
+        out = [full[name] for name in body]
+        for i, process in work:
+            out[i] = process(out[i])
+        out += (bound_now, bound_now)
+        values.append(out)
+    back = driver_insert_returning(
+        session, _s, _NEW_STORY_COLUMNS, values, returning=("id", "representative_article_id")
+    )
+    return [(sid, rep) for sid, rep in back]
 
 
 def assign_stories(
