@@ -49,6 +49,25 @@ def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]
         cursor.close()
 
 
+def driver_rows_in(
+    session: Session, sql: str, ids: Sequence[Any], size: int = CHUNK
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (whose ``{ids}`` stands for a parenthesised list of parameters) for
+    ``ids``, at most ``size`` a statement, through the driver's cursor in the session's
+    transaction: for columns the driver returns as SQLAlchemy would (integers, text), whose
+    rows SQLAlchemy's result machinery would only copy."""
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    out: list[tuple[Any, ...]] = []
+    cursor = session.connection().connection.cursor()
+    try:
+        for part in chunked(ids, size):
+            cursor.execute(sql.format(ids="(" + ", ".join([mark] * len(part)) + ")"), part)
+            out.extend(tuple(r) for r in cursor.fetchall())
+    finally:
+        cursor.close()
+    return out
+
+
 def bind_processors(session: Session, table: Table, columns: Sequence[str]) -> list[Any]:
     """The session's dialect's bind processor (or None) of each of ``table``'s ``columns``: what
     SQLAlchemy applies to a parameter of that column before handing it to the driver (dates

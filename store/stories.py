@@ -60,6 +60,7 @@ from store._sql import (
     dialect_name,
     driver_executemany,
     driver_insert_returning,
+    driver_rows_in,
 )
 from store.models import (
     ArticleRow,
@@ -274,7 +275,8 @@ _LAST_SEQ = select(func.max(_k.c.seq))
 #: PostgreSQL advisory lock a transaction holds from numbering its keys rows to its commit, so
 #: that keys are numbered in commit order ("rndkeys" in ASCII; the migration lock is "roundup").
 _KEYS_LOCK_KEY = int.from_bytes(b"rndkeys", "big")
-_STAMPS = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(_a.c.id.in_(_IDS))
+# Integers and text, read through the driver (store._sql.driver_rows_in).
+_STAMPS = "SELECT id, content_hash, url, title FROM article WHERE id IN {ids}"
 _DOC_ROWS = select(
     _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url, _a.c.published,
     _a.c.content_hash,
@@ -847,16 +849,13 @@ class NearDuplicate(MatchLevel):
         if not ids:
             return out
         # Cached Docs are checked against their row's stamp, so texts are only read for misses.
-        stamps: list[Any] = []
-        for part in chunked(sorted(ids)):
-            stamps.extend(session.execute(_STAMPS, {"ids": part}))
         missing = []
-        for r in stamps:
-            doc = state.get_doc(r.id, _stamp(r.content_hash, r.url, r.title))
+        for aid, content_hash, url, title in driver_rows_in(session, _STAMPS, sorted(ids)):
+            doc = state.get_doc(aid, _stamp(content_hash, url, title))
             if doc is None:
-                missing.append(r.id)
+                missing.append(aid)
             else:
-                out[r.id] = doc
+                out[aid] = doc
         if not missing:
             return out
         rows: list[Any] = []
