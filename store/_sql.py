@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, exc, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,19 +35,32 @@ def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+@contextmanager
+def _driver_cursor(session: Session) -> Iterator[Any]:
+    """The DBAPI cursor of the session's connection (same transaction), closed afterwards. A
+    driver error is raised as SQLAlchemy raises it (``sqlalchemy.exc.OperationalError`` for
+    "database is locked", …), so that ``store.db`` tells transient failures apart and
+    translates them as for any other statement."""
+    connection = session.connection()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except dbapi_error as e:
+        raise exc.DBAPIError.instance(None, None, e, dbapi_error) from e
+    finally:
+        cursor.close()
+
+
 def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
     """Run ``sql`` (``{p}`` marks each parameter) once per row with the driver's
     ``executemany``, in the session's transaction. For rows of plain integers, floats, booleans,
     strings and NULLs, which SQLAlchemy's per-row parameter processing (~2 us a row) would only
     copy: those the driver binds exactly as SQLAlchemy's types would."""
     mark = "?" if dialect_name(session) == "sqlite" else "%s"
-    # The DBAPI cursor of the session's connection (same transaction).
-    cursor = session.connection().connection.cursor()
-    try:
+    with _driver_cursor(session) as cursor:
         # sqlite3 and psycopg take any iterable of rows
-        cursor.executemany(sql.format(p=mark), rows)  # type: ignore[arg-type]
-    finally:
-        cursor.close()
+        cursor.executemany(sql.format(p=mark), rows)
 
 
 def driver_rows_in(
@@ -58,13 +72,10 @@ def driver_rows_in(
     rows SQLAlchemy's result machinery would only copy."""
     mark = "?" if dialect_name(session) == "sqlite" else "%s"
     out: list[tuple[Any, ...]] = []
-    cursor = session.connection().connection.cursor()
-    try:
+    with _driver_cursor(session) as cursor:
         for part in chunked(ids, size):
             cursor.execute(sql.format(ids="(" + ", ".join([mark] * len(part)) + ")"), part)
             out.extend(tuple(r) for r in cursor.fetchall())
-    finally:
-        cursor.close()
     return out
 
 
@@ -101,14 +112,11 @@ def driver_insert_returning(
     tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
     tail += f" RETURNING {', '.join(returning)}"
     out: list[tuple[Any, ...]] = []
-    cursor = session.connection().connection.cursor()
-    try:
+    with _driver_cursor(session) as cursor:
         for part in chunked(rows, INSERT_ROWS):
             cursor.execute(head + ", ".join([row_marks] * len(part)) + tail,
                            [value for row in part for value in row])
             out.extend(tuple(r) for r in cursor.fetchall())
-    finally:
-        cursor.close()
     return out
 
 
