@@ -88,6 +88,14 @@ def bind_processors(session: Session, table: Table, columns: Sequence[str]) -> l
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
+def result_processors(session: Session, table: Table, columns: Sequence[str]) -> list[Any]:
+    """The session's dialect's result processor (or None) of each of ``table``'s ``columns``:
+    what SQLAlchemy applies to a value the driver returns (text made an aware date, JSON
+    parsed, …), for rows read through the driver (:func:`driver_rows_in`)."""
+    dialect = session.get_bind().dialect
+    return [table.c[name].type._cached_result_processor(dialect, None) for name in columns]
+
+
 #: Rows per multi-row ``INSERT`` of :func:`driver_insert_returning` (parameters per statement
 #: stay far below SQLite's 32,766 and PostgreSQL's 65,535).
 INSERT_ROWS = 500

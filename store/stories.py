@@ -61,6 +61,7 @@ from store._sql import (
     driver_executemany,
     driver_insert_returning,
     driver_rows_in,
+    result_processors,
 )
 from store.models import (
     ArticleRow,
@@ -281,19 +282,18 @@ _DOC_ROWS = select(
     _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url, _a.c.published,
     _a.c.content_hash,
 ).where(_a.c.id.in_(_IDS))
+# What refresh_stories reads and writes, through the driver (the statements SQLAlchemy built
+# from the tables before; dates and JSON go through the columns' own processors).
 _STORY_ARTICLES = (
-    select(
-        _a.c.id, _a.c.story_id, _a.c.source_id, _a.c.published, _a.c.region, _a.c.topics,
-        _a.c.kind, _a.c.credited_source_id,
-    )
-    .where(_a.c.story_id.in_(_IDS))
-    .order_by(_a.c.published, _a.c.id)
+    "SELECT id, story_id, source_id, published, region, topics, kind, credited_source_id "
+    "FROM article WHERE story_id IN {ids} ORDER BY published, id"
 )
 _STORY_COUNTRIES = (
-    select(_ac.c.article_id, _ac.c.country, _ac.c.is_primary)
-    .join(_a, _a.c.id == _ac.c.article_id)
-    .where(_a.c.story_id.in_(_IDS))
-    .order_by(_ac.c.article_id, _ac.c.is_primary.desc(), _ac.c.weight.desc())
+    "SELECT article_country.article_id, article_country.country, article_country.is_primary "
+    "FROM article_country JOIN article ON article.id = article_country.article_id "
+    "WHERE article.story_id IN {ids} "
+    "ORDER BY article_country.article_id, article_country.is_primary DESC, "
+    "article_country.weight DESC"
 )
 
 
@@ -1304,19 +1304,30 @@ def refresh_stories(
     now = ensure_utc(now, "now") if now is not None else utcnow()
     articles: dict[int, list[Any]] = {sid: [] for sid in ids}
     countries_of: dict[int, list[tuple[str, bool]]] = {}
-    for part in chunked(ids):
-        for row in session.execute(_STORY_ARTICLES, {"ids": part}):
-            articles[row.story_id].append(row)
-        for article_id, country, is_primary in session.execute(_STORY_COUNTRIES, {"ids": part}):
-            countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
+    to_date, to_list = result_processors(session, _a, ("published", "topics"))
+    for aid, sid, source_id, published, region, topics, kind, credited in driver_rows_in(
+        session, _STORY_ARTICLES, ids
+    ):
+        articles[sid].append(_StoryArticle(
+            aid, sid, source_id, to_date(published) if to_date else published, region,
+            to_list(topics) if to_list else topics, kind, credited,
+        ))
+    for article_id, country, is_primary in driver_rows_in(session, _STORY_COUNTRIES, ids):
+        countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
 
     kinds = {sid: _story_kind(articles[sid]) for sid in ids}
     signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
+    procs = bind_processors(session, _s, (*_DERIVED, "updated_at"))
+    bound_now = procs[-1](now) if procs[-1] is not None else now
+    work = [(i, p) for i, p in enumerate(procs[:-1]) if p is not None]
     params = []
     for sid in ids:
         fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
-        params.append({"b_id": sid, "b_now": now, **{f"b_{k}": v for k, v in fields.items()}})
-    session.execute(_STORY_UPDATE, params)
+        row = [fields[k] for k in _DERIVED]
+        for i, process in work:
+            row[i] = process(row[i])
+        params.append((*row, bound_now, sid))
+    driver_executemany(session, _STORY_UPDATE, params)
 
 
 #: The story columns :func:`_derived` computes.
@@ -1325,9 +1336,8 @@ _DERIVED = (
     "article_count", "kind", "signatories",
 )
 _STORY_UPDATE = (
-    update(_s)
-    .where(_s.c.id == bindparam("b_id"))
-    .values(**{k: bindparam(f"b_{k}") for k in _DERIVED}, updated_at=bindparam("b_now"))
+    "UPDATE story SET " + ", ".join(f"{k} = {{p}}" for k in (*_DERIVED, "updated_at"))
+    + " WHERE id = {p}"
 )
 
 
