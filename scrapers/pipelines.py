@@ -279,23 +279,26 @@ class StorePipeline(_Base):
         transaction. A feed's validators are never committed without its articles; a run killed
         before the flush stored neither, and the next run fetches those feeds again."""
         from store.articles import upsert_articles
-        from store.fetchstate import record_fetch
+        from store.fetchstate import Fetched, record_fetches
 
         batch, self.batch, self.batch_articles = self.batch, [], 0
         if not batch:
             return
         now = datetime.now(UTC)
         everything = [article for _, articles in batch for article in articles]
+        fetches = [
+            Fetched(
+                outcome.source_id, outcome.url, status=outcome.http_status or 200,
+                etag=outcome.etag if outcome.store_validators else None,
+                last_modified=outcome.last_modified if outcome.store_validators else None,
+                entries=outcome.entries,
+            )
+            for outcome, _ in batch
+        ]
 
         def store(session: Any) -> list[str]:
             results = upsert_articles(session, everything, now) if everything else []
-            for outcome, _ in batch:
-                record_fetch(
-                    session, outcome.source_id, outcome.url, status=outcome.http_status or 200,
-                    etag=outcome.etag if outcome.store_validators else None,
-                    last_modified=outcome.last_modified if outcome.store_validators else None,
-                    now=now, entries=outcome.entries,
-                )
+            record_fetches(session, fetches, now=now)
             return results
 
         what = batch[0][0].url if len(batch) == 1 else f"{len(batch)} fetches"

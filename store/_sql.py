@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, exc, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,19 +35,97 @@ def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
+@contextmanager
+def _driver_cursor(session: Session) -> Iterator[Any]:
+    """The DBAPI cursor of the session's connection (same transaction), closed afterwards. A
+    driver error is raised as SQLAlchemy raises it (``sqlalchemy.exc.OperationalError`` for
+    "database is locked", …), so that ``store.db`` tells transient failures apart and
+    translates them as for any other statement."""
+    connection = session.connection()
+    dbapi_error = connection.dialect.loaded_dbapi.Error
+    cursor = connection.connection.cursor()
+    try:
+        yield cursor
+    except dbapi_error as e:
+        raise exc.DBAPIError.instance(None, None, e, dbapi_error) from e
+    finally:
+        cursor.close()
+
+
 def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]) -> None:
     """Run ``sql`` (``{p}`` marks each parameter) once per row with the driver's
     ``executemany``, in the session's transaction. For rows of plain integers, floats, booleans,
     strings and NULLs, which SQLAlchemy's per-row parameter processing (~2 us a row) would only
     copy: those the driver binds exactly as SQLAlchemy's types would."""
     mark = "?" if dialect_name(session) == "sqlite" else "%s"
-    # The DBAPI cursor of the session's connection (same transaction).
-    cursor = session.connection().connection.cursor()
-    try:
+    with _driver_cursor(session) as cursor:
         # sqlite3 and psycopg take any iterable of rows
-        cursor.executemany(sql.format(p=mark), rows)  # type: ignore[arg-type]
-    finally:
-        cursor.close()
+        cursor.executemany(sql.format(p=mark), rows)
+
+
+def driver_rows_in(
+    session: Session, sql: str, ids: Sequence[Any], size: int = CHUNK
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (whose ``{ids}`` stands for a parenthesised list of parameters) for
+    ``ids``, at most ``size`` a statement, through the driver's cursor in the session's
+    transaction: for columns the driver returns as SQLAlchemy would (integers, text), whose
+    rows SQLAlchemy's result machinery would only copy."""
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    out: list[tuple[Any, ...]] = []
+    with _driver_cursor(session) as cursor:
+        for part in chunked(ids, size):
+            cursor.execute(sql.format(ids="(" + ", ".join([mark] * len(part)) + ")"), part)
+            out.extend(tuple(r) for r in cursor.fetchall())
+    return out
+
+
+def bind_processors(session: Session, table: Table, columns: Sequence[str]) -> list[Any]:
+    """The session's dialect's bind processor (or None) of each of ``table``'s ``columns``: what
+    SQLAlchemy applies to a parameter of that column before handing it to the driver (dates
+    made naive UTC then text on SQLite, JSON serialised, …). SQLAlchemy caches them per type
+    and dialect."""
+    dialect = session.get_bind().dialect
+    return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+
+
+def result_processors(session: Session, table: Table, columns: Sequence[str]) -> list[Any]:
+    """The session's dialect's result processor (or None) of each of ``table``'s ``columns``:
+    what SQLAlchemy applies to a value the driver returns (text made an aware date, JSON
+    parsed, …), for rows read through the driver (:func:`driver_rows_in`)."""
+    dialect = session.get_bind().dialect
+    return [table.c[name].type._cached_result_processor(dialect, None) for name in columns]
+
+
+#: Rows per multi-row ``INSERT`` of :func:`driver_insert_returning` (parameters per statement
+#: stay far below SQLite's 32,766 and PostgreSQL's 65,535).
+INSERT_ROWS = 500
+
+
+def driver_insert_returning(
+    session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+    *, conflict: Sequence[str] | None = None, returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """``INSERT INTO table (columns) VALUES (…), (…) [ON CONFLICT (conflict) DO NOTHING]
+    RETURNING returning`` through the driver's cursor, in the session's transaction, for rows
+    whose values are already bound as SQLAlchemy would bind them (:func:`bind_processors`);
+    returns the rows the statement returned, in no particular order. SQLAlchemy's own
+    multi-row insert processes every parameter of every row through its execution context,
+    which cost more than the insert itself for a batch of articles. Valid SQL on SQLite
+    (3.35+) and PostgreSQL."""
+    if not rows:
+        return []
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    row_marks = "(" + ", ".join([mark] * len(columns)) + ")"
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    tail = f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING" if conflict else ""
+    tail += f" RETURNING {', '.join(returning)}"
+    out: list[tuple[Any, ...]] = []
+    with _driver_cursor(session) as cursor:
+        for part in chunked(rows, INSERT_ROWS):
+            cursor.execute(head + ", ".join([row_marks] * len(part)) + tail,
+                           [value for row in part for value in row])
+            out.extend(tuple(r) for r in cursor.fetchall())
+    return out
 
 
 def upsert_insert(session: Session, table: Table) -> Any:
@@ -59,6 +138,11 @@ def upsert_insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"no upsert for the {name} dialect")
 
 
+_SOURCE_IDS = select(source_table.c.id).where(
+    source_table.c.id.in_(bindparam("ids", expanding=True))
+)
+
+
 def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -> None:
     """Create placeholder ``source`` rows for ids not synchronised from the registry yet.
 
@@ -66,6 +150,16 @@ def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -
     ``sync_sources`` (or a test) still stores its work, and ``sync_sources`` fills in the rest.
     """
     if not source_ids:
+        return
+    # Nearly always every source is there (``roundup harvest`` synchronises the registry first):
+    # one SELECT of the ids, prebuilt, costs a fraction of the multi-row INSERT (its JSON and
+    # date parameters, its statement built again on every call), which only the missing ones get.
+    wanted = sorted(set(source_ids))
+    found: set[str] = set()
+    for part in chunked(wanted):
+        found.update(session.execute(_SOURCE_IDS, {"ids": part}).scalars())
+    missing = [sid for sid in wanted if sid not in found]
+    if not missing:
         return
     table = source_table
     stmt = upsert_insert(session, table).on_conflict_do_nothing(index_elements=["id"])
@@ -82,6 +176,6 @@ def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -
                 "created_at": now,
                 "updated_at": now,
             }
-            for sid in sorted(set(source_ids))
+            for sid in missing
         ],
     )

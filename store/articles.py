@@ -20,7 +20,14 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.items import Article
-from store._sql import chunked, dialect_name, driver_executemany, ensure_sources, upsert_insert
+from store._sql import (
+    bind_processors,
+    chunked,
+    dialect_name,
+    driver_executemany,
+    driver_insert_returning,
+    ensure_sources,
+)
 from store.models import article_country_table, article_table
 from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
 from store.types import ensure_utc
@@ -125,6 +132,13 @@ def _prepare(article: Article) -> _Entry:
                   getattr(article, PREPARED_ATTR, None))
 
 
+#: The columns :func:`_prepare` fills, then the three a new row gets ``now`` in.
+_VALUE_COLUMNS = (
+    "source_id", "guid", "guid_key", "url", "title", "text", "summary", "published", "date_flag",
+    "raw_date", "language", "content_hash", "region", "topics", "feed_url", "fetched_via",
+)
+_INSERT_COLUMNS = (*_VALUE_COLUMNS, "first_seen", "last_seen", "updated_at")
+
 _EXISTING_COLUMNS = (_t.c.id, _t.c.source_id, _t.c.guid_key, _t.c.story_id) + tuple(
     _t.c[name] for name in _CONTENT_COLUMNS
 )
@@ -187,13 +201,23 @@ def _insert_new(
     meanwhile is skipped by ``ON CONFLICT DO NOTHING`` and is absent from the result."""
     if not entries:
         return {}
-    stmt = (
-        upsert_insert(session, _t)
-        .on_conflict_do_nothing(index_elements=["source_id", "guid_key"])
-        .returning(_t.c.id, _t.c.source_id, _t.c.guid_key)
+    # The values bound as SQLAlchemy binds them (the same text, dates, JSON), then inserted by
+    # the driver: ``now`` is bound once for the three columns of every row.
+    procs = bind_processors(session, _t, _INSERT_COLUMNS)
+    bound_now = procs[-1](now) if procs[-1] is not None else now
+    work = [(i, p) for i, p in enumerate(procs[: len(_VALUE_COLUMNS)]) if p is not None]
+    rows = []
+    for e in entries:
+        row = [e.values[name] for name in _VALUE_COLUMNS]
+        for i, process in work:
+            row[i] = process(row[i])
+        row += (bound_now, bound_now, bound_now)
+        rows.append(row)
+    back = driver_insert_returning(
+        session, _t, _INSERT_COLUMNS, rows, conflict=("source_id", "guid_key"),
+        returning=("id", "source_id", "guid_key"),
     )
-    params = [{**e.values, "first_seen": now, "last_seen": now, "updated_at": now} for e in entries]
-    return {(sid, key): aid for aid, sid, key in session.execute(stmt, params)}
+    return {(sid, key): aid for aid, sid, key in back}
 
 
 def _write_countries(

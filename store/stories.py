@@ -54,7 +54,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from store._sql import chunked, dialect_name, driver_executemany, upsert_insert
+from store._sql import (
+    bind_processors,
+    chunked,
+    dialect_name,
+    driver_executemany,
+    driver_insert_returning,
+    driver_rows_in,
+    result_processors,
+    upsert_insert,
+)
 from store.models import (
     ArticleRow,
     Curation,
@@ -273,24 +282,24 @@ _LAST_SEQ = select(func.max(_k.c.seq))
 #: PostgreSQL advisory lock a transaction holds from numbering its keys rows to its commit, so
 #: that keys are numbered in commit order ("rndkeys" in ASCII; the migration lock is "roundup").
 _KEYS_LOCK_KEY = int.from_bytes(b"rndkeys", "big")
-_STAMPS = select(_a.c.id, _a.c.content_hash, _a.c.url, _a.c.title).where(_a.c.id.in_(_IDS))
+# Integers and text, read through the driver (store._sql.driver_rows_in).
+_STAMPS = "SELECT id, content_hash, url, title FROM article WHERE id IN {ids}"
 _DOC_ROWS = select(
     _a.c.id, _a.c.source_id, _a.c.title, _a.c.text, _a.c.language, _a.c.url, _a.c.published,
     _a.c.content_hash,
 ).where(_a.c.id.in_(_IDS))
+# What refresh_stories reads and writes, through the driver (the statements SQLAlchemy built
+# from the tables before; dates and JSON go through the columns' own processors).
 _STORY_ARTICLES = (
-    select(
-        _a.c.id, _a.c.story_id, _a.c.source_id, _a.c.published, _a.c.region, _a.c.topics,
-        _a.c.kind, _a.c.credited_source_id,
-    )
-    .where(_a.c.story_id.in_(_IDS))
-    .order_by(_a.c.published, _a.c.id)
+    "SELECT id, story_id, source_id, published, region, topics, kind, credited_source_id "
+    "FROM article WHERE story_id IN {ids} ORDER BY published, id"
 )
 _STORY_COUNTRIES = (
-    select(_ac.c.article_id, _ac.c.country, _ac.c.is_primary)
-    .join(_a, _a.c.id == _ac.c.article_id)
-    .where(_a.c.story_id.in_(_IDS))
-    .order_by(_ac.c.article_id, _ac.c.is_primary.desc(), _ac.c.weight.desc())
+    "SELECT article_country.article_id, article_country.country, article_country.is_primary "
+    "FROM article_country JOIN article ON article.id = article_country.article_id "
+    "WHERE article.story_id IN {ids} "
+    "ORDER BY article_country.article_id, article_country.is_primary DESC, "
+    "article_country.weight DESC"
 )
 
 
@@ -947,16 +956,13 @@ class NearDuplicate(MatchLevel):
         if not ids:
             return out
         # Cached Docs are checked against their row's stamp, so texts are only read for misses.
-        stamps: list[Any] = []
-        for part in chunked(sorted(ids)):
-            stamps.extend(session.execute(_STAMPS, {"ids": part}))
         missing = []
-        for r in stamps:
-            doc = state.get_doc(r.id, _stamp(r.content_hash, r.url, r.title))
+        for aid, content_hash, url, title in driver_rows_in(session, _STAMPS, sorted(ids)):
+            doc = state.get_doc(aid, _stamp(content_hash, url, title))
             if doc is None:
-                missing.append(r.id)
+                missing.append(aid)
             else:
-                out[r.id] = doc
+                out[aid] = doc
         if not missing:
             return out
         rows: list[Any] = []
@@ -1241,7 +1247,7 @@ def assign_candidates(
     if new_roots:
         rows_of = []
         for root in new_roots:
-            row: dict[str, Any] = {"created_at": now, "updated_at": now}
+            row: dict[str, Any] = {}  # created and updated now: _insert_stories
             if root in complete:
                 arts = sorted(members[root], key=lambda r: (r.published, r.id))
                 countries_of = {
@@ -1265,12 +1271,11 @@ def assign_candidates(
                      if (r in complete) == want]
             if not group:
                 continue
-            # RETURNING without sort_by_parameter_order: SQLite has no "sentinel" that lets
-            # SQLAlchemy keep the order of a multi-row INSERT, so it would insert one row per
-            # statement. A complete story is told apart by its representative (one article
-            # belongs to one story); placeholders are all alike, and get the ids in order.
-            stmt = _s.insert().returning(_s.c.id, _s.c.representative_article_id)
-            back = session.execute(stmt, [row for _, row in group]).all()
+            # RETURNING gives the rows in no particular order (SQLAlchemy could keep the order
+            # of a multi-row INSERT on SQLite only by inserting one row per statement). A
+            # complete story is told apart by its representative (one article belongs to one
+            # story); placeholders are all alike, and get the ids in order.
+            back = _insert_stories(session, [row for _, row in group], now)
             if want:
                 root_of = {row["representative_article_id"]: r for r, row in group}
                 new_ids.update((root_of[rep], sid) for sid, rep in back)
@@ -1306,6 +1311,42 @@ def assign_candidates(
     done = {real[r] for r in complete}
     refresh_stories(session, {sid for sid in final.values() if sid not in done}, now=now)
     return final
+
+
+#: The columns of a new story row (what SQLAlchemy's INSERT wrote, its column defaults included).
+_NEW_STORY_COLUMNS = (
+    "representative_article_id", "published", "region", "countries", "topics", "source_count",
+    "article_count", "kind", "signatories", "created_at", "updated_at",
+)
+#: What a placeholder row (``countries``, ``topics``, ``signatories``, ``kind`` only) gets for
+#: the other columns: their ``default`` in store.models, else NULL.
+_NEW_STORY_DEFAULTS = {"representative_article_id": None, "published": None, "region": None,
+                       "source_count": 0, "article_count": 0}
+
+
+def _insert_stories(
+    session: Session, rows: Sequence[dict[str, Any]], now: datetime
+) -> list[tuple[int, int | None]]:
+    """Insert story rows (created and updated ``now``); ``(id, representative_article_id)`` of
+    each, in no particular order. The values are bound by the columns' own processors and sent
+    by the driver (store._sql.driver_insert_returning): SQLAlchemy's multi-row INSERT processed
+    every parameter of every row through its execution context, ``now`` twice a row."""
+    procs = bind_processors(session, _s, _NEW_STORY_COLUMNS)
+    bound_now = procs[-1](now) if procs[-1] is not None else now
+    body = _NEW_STORY_COLUMNS[:-2]
+    work = [(i, p) for i, p in enumerate(procs[: len(body)]) if p is not None]
+    values = []
+    for row in rows:
+        full = _NEW_STORY_DEFAULTS | row
+        out = [full[name] for name in body]
+        for i, process in work:
+            out[i] = process(out[i])
+        out += (bound_now, bound_now)
+        values.append(out)
+    back = driver_insert_returning(
+        session, _s, _NEW_STORY_COLUMNS, values, returning=("id", "representative_article_id")
+    )
+    return [(sid, rep) for sid, rep in back]
 
 
 def assign_stories(
@@ -1372,19 +1413,30 @@ def refresh_stories(
     now = ensure_utc(now, "now") if now is not None else utcnow()
     articles: dict[int, list[Any]] = {sid: [] for sid in ids}
     countries_of: dict[int, list[tuple[str, bool]]] = {}
-    for part in chunked(ids):
-        for row in session.execute(_STORY_ARTICLES, {"ids": part}):
-            articles[row.story_id].append(row)
-        for article_id, country, is_primary in session.execute(_STORY_COUNTRIES, {"ids": part}):
-            countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
+    to_date, to_list = result_processors(session, _a, ("published", "topics"))
+    for aid, sid, source_id, published, region, topics, kind, credited in driver_rows_in(
+        session, _STORY_ARTICLES, ids
+    ):
+        articles[sid].append(_StoryArticle(
+            aid, sid, source_id, to_date(published) if to_date else published, region,
+            to_list(topics) if to_list else topics, kind, credited,
+        ))
+    for article_id, country, is_primary in driver_rows_in(session, _STORY_COUNTRIES, ids):
+        countries_of.setdefault(article_id, []).append((country, bool(is_primary)))
 
     kinds = {sid: _story_kind(articles[sid]) for sid in ids}
     signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
+    procs = bind_processors(session, _s, (*_DERIVED, "updated_at"))
+    bound_now = procs[-1](now) if procs[-1] is not None else now
+    work = [(i, p) for i, p in enumerate(procs[:-1]) if p is not None]
     params = []
     for sid in ids:
         fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
-        params.append({"b_id": sid, "b_now": now, **{f"b_{k}": v for k, v in fields.items()}})
-    session.execute(_STORY_UPDATE, params)
+        row = [fields[k] for k in _DERIVED]
+        for i, process in work:
+            row[i] = process(row[i])
+        params.append((*row, bound_now, sid))
+    driver_executemany(session, _STORY_UPDATE, params)
 
 
 #: The story columns :func:`_derived` computes.
@@ -1393,9 +1445,8 @@ _DERIVED = (
     "article_count", "kind", "signatories",
 )
 _STORY_UPDATE = (
-    update(_s)
-    .where(_s.c.id == bindparam("b_id"))
-    .values(**{k: bindparam(f"b_{k}") for k in _DERIVED}, updated_at=bindparam("b_now"))
+    "UPDATE story SET " + ", ".join(f"{k} = {{p}}" for k in (*_DERIVED, "updated_at"))
+    + " WHERE id = {p}"
 )
 
 

@@ -254,3 +254,11 @@ def test_a_key_inserted_by_another_writer_meanwhile_is_updated(
     store_session.commit()
     (row,) = _articles(store_session)
     assert row.title == "Edited"
+
+
+def test_a_new_row_is_inserted_with_every_column_the_entry_fills(store_make_article) -> None:
+    """_insert_new binds the columns of _VALUE_COLUMNS by position: a column _prepare fills
+    and that list lacks would be silently left out of a new row."""
+    from store.articles import _VALUE_COLUMNS, _prepare
+
+    assert list(_prepare(store_make_article()).values) == list(_VALUE_COLUMNS)

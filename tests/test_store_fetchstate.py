@@ -9,11 +9,13 @@ import pytest
 from store.fetchstate import (
     BACKOFF_CAP,
     MAX_RETRY_AFTER,
+    Fetched,
     backoff,
     get_validators,
     is_due,
     record_failure,
     record_fetch,
+    record_fetches,
     reenable,
     states_for,
 )
@@ -152,3 +154,56 @@ def test_feed_moved_to_another_source(store_session) -> None:
     )
     store_session.commit()
     assert state.source_id == "b"
+
+
+def _fetch_rows(session) -> list[tuple]:
+    from sqlalchemy import select
+
+    from store.models import fetch_state_table as t
+
+    cols = [c for c in t.c if c.name != "id"]
+    return [tuple(r) for r in session.execute(select(*cols).order_by(t.c.url))]
+
+
+def test_record_fetches_leaves_what_record_fetch_one_by_one_leaves(store_db) -> None:
+    """The pipeline's batched form: new URLs, a URL with failures behind it, 304s with and
+    without new validators, a feed moved to another (unknown) source, URLs twice."""
+    later = NOW + timedelta(hours=1)
+    fetches = [
+        Fetched("a", FEED, 200, '"v2"', None, 7),
+        Fetched("a", FEED + "2", 304, None, None),
+        Fetched("a", FEED + "3", 304, '"n"', "Tue"),
+        Fetched("new-source", FEED + "4", 200, None, "Wed", 5),
+        Fetched("c", FEED + "5", 304, None, None),
+        Fetched("a", FEED + "6", 200, '"x"', None, 1),
+        Fetched("a", FEED + "6", 304, None, "Thu"),
+        Fetched("a", FEED + "3", 200, None, None, 3),  # a 200 without validators clears them
+    ]
+    from sqlalchemy import text
+
+    results = []
+    for batched in (False, True):
+        _, factory = store_db
+        with factory() as session:
+            session.execute(text("DELETE FROM fetch_state"))
+            record_fetch(session, "a", FEED, status=200, etag='"v1"', last_modified="Mon",
+                         now=NOW, entries=20)
+            record_fetch(session, "a", FEED + "2", status=200, etag='"e2"', last_modified="Mon",
+                         now=NOW, entries=4)
+            record_failure(session, "a", FEED + "2", error="boom", now=NOW, http_status=500)
+            record_fetch(session, "a", FEED + "3", status=200, etag='"o"', last_modified="Sun",
+                         now=NOW, entries=2)
+            record_fetch(session, "b", FEED + "5", status=200, etag='"e5"', last_modified=None,
+                         now=NOW, entries=9)
+            session.commit()
+        with factory() as session:
+            if batched:
+                record_fetches(session, fetches, now=later)
+            else:
+                for f in fetches:
+                    record_fetch(session, f.source_id, f.url, status=f.status, etag=f.etag,
+                                 last_modified=f.last_modified, now=later, entries=f.entries)
+            session.commit()
+            results.append(_fetch_rows(session))
+    assert results[0] == results[1]
+    assert len(results[0]) == 6
