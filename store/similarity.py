@@ -1710,6 +1710,9 @@ class PreparedKeys(NamedTuple):
     #: first for its keys, and the second for each candidate it is compared with).
     word_count: int = 0
     text_key: str = ""
+    #: ``store.signatories.classify_kind(title, text)`` (not a key; the store needs it of every
+    #: new article, and it depends on nothing else).
+    kind: str | None = None
 
 
 #: ``_kept``'s view of a learnt key: one headline, with ``min_docs`` 1.
@@ -1732,6 +1735,8 @@ def prepare_keys(
     (:meth:`BoilerplateLearner.clean_prepared`); a wrong or stale hint costs the store the
     computation, never a different result. ``boilerplates``: one such collection per article
     instead (articles of several sources)."""
+    from store.signatories import classify_kind  # it imports this module
+
     parts = []
     docs = []
     seen = dict.fromkeys(boilerplate, _ONE_HEADLINE)
@@ -1766,7 +1771,7 @@ def prepare_keys(
         out.append(PreparedKeys(
             KEYS_FINGERPRINT, *inputs,
             np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features, assumed,
-            doc.word_count, doc.text_key,
+            doc.word_count, doc.text_key, classify_kind(inputs[1], inputs[0]),
         ))
     return out
 

@@ -1124,6 +1124,15 @@ class _Facts:
     def of(self, source_id: str, title: str, text: str) -> tuple[str, str | None]:
         return classify_kind(title or "", text or ""), self.credited(source_id, text or "")
 
+    def of_candidate(self, c: Candidate) -> tuple[str, str | None]:
+        """:meth:`of` a new article, whose kind a feed worker may have classified already
+        (``PreparedKeys.kind``, used only for the very text, title and language it was made
+        from)."""
+        text, title = c.text or "", c.title or ""
+        prepared = prepared_for(c.prepared, text, title, c.language)
+        kind = prepared.kind if prepared is not None and prepared.kind else None
+        return kind or classify_kind(title, text), self.credited(c.source_id, text)
+
     def credited(self, source_id: str, text: str) -> str | None:
         """The registry source a text names as the original publisher ("first published by
         MFWA", "originally published on the CPJ website", "via Article 19"), if another."""
@@ -1225,8 +1234,7 @@ def assign_candidates(
     new_roots = [r for r in roots if r < 0]
     by_id = {c.id: c for c in candidates}
     facts = _Facts(session)
-    fact_of = {aid: facts.of(by_id[aid].source_id, by_id[aid].title, by_id[aid].text)
-               for aid in assigned}
+    fact_of = {aid: facts.of_candidate(by_id[aid]) for aid in assigned}
     # A new story holds only this batch's articles: when their countries are known and it is
     # no joint statement (whose signatories are read from the stored texts), its derived fields
     # are computed here and inserted with it, instead of read back by refresh_stories.

@@ -29,6 +29,7 @@ from store.articles import PREPARED_ATTR, upsert_articles
 from store.db import open_db
 from store.models import ArticleKeys, ArticleRow, StoryRow
 from store.registry_types import Source
+from store.signatories import classify_kind
 from store.similarity import (
     KEYS_FINGERPRINT,
     BoilerplateLearner,
@@ -200,6 +201,8 @@ def test_precomputed_keys_equal_the_stores_for_every_article(corpus, tmp_path, m
         batches = _feed_batches(tmp_path, 20, footers=True)
     total = sum(len(b) for b in batches)
     assert all(isinstance(getattr(a, PREPARED_ATTR), PreparedKeys) for b in batches for a in b)
+    assert all(getattr(a, PREPARED_ATTR).kind == classify_kind(a.title, a.text)
+               for b in batches for a in b)
     seen = _store_checking_each_doc(f"sqlite:///{tmp_path / 'with.db'}", batches, monkeypatch)
     assert seen["with payload"] == total
     if corpus == "dedup":
@@ -327,6 +330,21 @@ def test_a_payload_is_used_only_for_its_own_text_and_fingerprint() -> None:
     assert prepared_for(p._replace(fingerprint="0" * 32), text, "Arrests", "en") is None
     assert prepared_for(None, text, "Arrests", "en") is None
     assert p.fingerprint == KEYS_FINGERPRINT
+
+
+def test_the_store_takes_the_kind_from_a_valid_payload_only(tmp_path) -> None:
+    """The kind a worker classified is what the store records for that very text; a payload
+    made under another fingerprint is not read at all."""
+    [batch] = _dedup_batches()[:1]
+    article = batch[0]
+    payload = getattr(article, PREPARED_ATTR)
+    assert payload.kind == classify_kind(article.title, article.text) != "roundup"
+    setattr(article, PREPARED_ATTR, payload._replace(kind="roundup"))  # as if the worker said so
+    _store(f"sqlite:///{tmp_path / 'a.db'}", [[article]])
+    setattr(article, PREPARED_ATTR, payload._replace(kind="roundup", fingerprint="stale"))
+    _store(f"sqlite:///{tmp_path / 'b.db'}", [[article]])
+    kinds = [_dump(f"sqlite:///{tmp_path / name}")[0][0][4] for name in ("a.db", "b.db")]
+    assert kinds == ["roundup", payload.kind]
 
 
 def test_a_stale_payload_is_ignored_and_the_store_computes_the_keys(tmp_path) -> None:
