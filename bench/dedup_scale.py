@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import event, func, select  # noqa: E402
 
 from pipeline.items import Article  # noqa: E402
+from roundups.runtime import batch_gc  # noqa: E402
 from store.articles import PREPARED_ATTR, upsert_articles  # noqa: E402
 from store.db import open_db  # noqa: E402
 from store.models import ArticleRow, StoryRow  # noqa: E402
@@ -251,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     how = "keys prepared in a worker process" if pool else "no worker: the store computes the keys"
     print(f"inserting {total:,} articles in batches of {args.batch} into {path} ({how})",
           flush=True)
-    with factory() as session:
+    # The collector set up as for a harvest (roundups.runtime.batch_gc): what is loaded so far
+    # frozen, young passes rarer.
+    with batch_gc(), factory() as session:
         stored = 0
         batch = [corpus.next() for _ in range(min(args.batch, total))]
         pending = _send(pool, batch, {}) if pool else None

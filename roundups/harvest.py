@@ -7,7 +7,6 @@ crawler's stats, where the item pipelines count outcomes.
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from roundups.errors import ConfigError
+from roundups.runtime import batch_gc
 
 logger = logging.getLogger("roundup.harvest")
 
@@ -248,15 +248,12 @@ def run_harvest(db_url: str, sources_file: str | Path, *, only: list[str] | None
     # hundreds of thousands of objects) lives as long as the process. Frozen, the cyclic garbage
     # collector stops walking all of it at each full collection during the crawl (one such
     # collection cost as much as handling 100 pages); the worker processes freeze it likewise.
-    gc.collect()
-    gc.freeze()
-    started = time.monotonic()
-    try:
+    # Young collections are made rarer too (roundups.runtime).
+    with batch_gc():
+        started = time.monotonic()
         for crawler in crawlers:
             process.crawl(crawler, only=list(only or []))
         process.start()
-    finally:
-        gc.unfreeze()
     seconds = time.monotonic() - started
     if distributed and run_id:
         expire_run_keys(distributed, run_id)

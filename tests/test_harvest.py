@@ -255,3 +255,21 @@ def test_scrapy_crawl_feeds_works_on_its_own_with_the_same_settings(server, db, 
     assert proc.returncode == 0, proc.stderr
     assert len(articles(db)) == 2  # a fresh database: migrated and the registry recorded
     assert rows(db, "SELECT name FROM source") == [("Member aa",)]
+
+
+def test_batch_gc_freezes_and_sets_thresholds_for_the_run_only() -> None:
+    """``roundups.runtime.batch_gc``: inside, what was loaded is frozen and young passes are
+    rarer; afterwards the process's thresholds are back and nothing stays frozen, even when the
+    run raised."""
+    import gc
+
+    from roundups.runtime import BATCH_GC_THRESHOLDS, batch_gc
+
+    before = gc.get_threshold()
+    assert before != BATCH_GC_THRESHOLDS
+    with pytest.raises(RuntimeError), batch_gc():
+        assert gc.get_threshold() == BATCH_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 1000
+        raise RuntimeError("the crawl failed")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
