@@ -26,14 +26,16 @@ from tests.harvesting import EVENTS, Source, harvest, item, rows, rss, write_reg
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 
 
-def big_feed(first: int, count: int) -> bytes:
+def big_feed(first: int, count: int, footer: str = "") -> bytes:
     # Long descriptions: the body passes ROUNDUP_OFFLOAD_MIN_BYTES, so it goes to a worker.
+    # ``footer``: a paragraph ending every entry (a member's "About us").
     items = []
     for n in range(first, first + count):
         name, city, what = EVENTS[n % len(EVENTS)]
         story = (f"<p>Reporter {name} was {what} in {city} on day {n}, the union said. "
                  f"Case file {n * 37}. </p>") * 6
-        items.append(item(n, description=story, pubDate=f"Tue, {n % 28 + 1:02d} Dec 2025 08:30:00 +0100"))
+        items.append(item(n, description=story + footer,
+                          pubDate=f"Tue, {n % 28 + 1:02d} Dec 2025 08:30:00 +0100"))
     return rss(items)
 
 
@@ -64,18 +66,6 @@ FOOTER = ("<p>The Union of Reporters has defended journalists across the region 
           "support our legal aid fund.</p>")
 
 
-def footed_feed(first: int, count: int) -> bytes:
-    """:func:`big_feed` with the member's footer ending every entry."""
-    items = []
-    for n in range(first, first + count):
-        name, city, what = EVENTS[n % len(EVENTS)]
-        story = (f"<p>Reporter {name} was {what} in {city} on day {n}, the union said. "
-                 f"Case file {n * 37}. </p>") * 6
-        items.append(item(n, description=story + FOOTER,
-                          pubDate=f"Tue, {n % 28 + 1:02d} Dec 2025 08:30:00 +0100"))
-    return rss(items)
-
-
 def test_the_next_harvest_tells_the_workers_the_members_learnt_footer(server, tmp_path):
     """A member whose posts all end with the same paragraph: the store learns it as boilerplate
     and drops it, and writes it down as a hint (source_boilerplate); the next harvest tells the
@@ -86,7 +76,7 @@ def test_the_next_harvest_tells_the_workers_the_members_learnt_footer(server, tm
     for workers in ("2", "0"):
         db = f"sqlite:///{tmp_path / f'w{workers}.db'}"
         for first in (0, 40):
-            server.route("/feed.xml", Reply(body=footed_feed(first, 40), headers=RSS))
+            server.route("/feed.xml", Reply(body=big_feed(first, 40, FOOTER), headers=RSS))
             result = harvest(db, reg, env={"ROUNDUP_WORKERS": workers})
             assert result.code == 0, result.stderr
             assert "40 new" in result.line("union")
