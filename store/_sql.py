@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -88,6 +88,23 @@ def bind_processors(session: Session, table: Table, columns: Sequence[str]) -> l
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
+def row_binder(
+    session: Session, table: Table, columns: Sequence[str]
+) -> Callable[[list[Any]], list[Any]]:
+    """A function that binds a row of values for ``columns`` (in that order), in place, as
+    SQLAlchemy would bind them (:func:`bind_processors`), and returns it: for rows sent by
+    :func:`driver_insert_returning` or :func:`driver_executemany`."""
+    work = [(i, p) for i, p in enumerate(bind_processors(session, table, columns))
+            if p is not None]
+
+    def bind(row: list[Any]) -> list[Any]:
+        for i, process in work:
+            row[i] = process(row[i])
+        return row
+
+    return bind
+
+
 def result_processors(session: Session, table: Table, columns: Sequence[str]) -> list[Any]:
     """The session's dialect's result processor (or None) of each of ``table``'s ``columns``:
     what SQLAlchemy applies to a value the driver returns (text made an aware date, JSON
@@ -107,7 +124,7 @@ def driver_insert_returning(
 ) -> list[tuple[Any, ...]]:
     """``INSERT INTO table (columns) VALUES (…), (…) [ON CONFLICT (conflict) DO NOTHING]
     RETURNING returning`` through the driver's cursor, in the session's transaction, for rows
-    whose values are already bound as SQLAlchemy would bind them (:func:`bind_processors`);
+    whose values are already bound as SQLAlchemy would bind them (:func:`row_binder`);
     returns the rows the statement returned, in no particular order. SQLAlchemy's own
     multi-row insert processes every parameter of every row through its execution context,
     which cost more than the insert itself for a batch of articles. Valid SQL on SQLite

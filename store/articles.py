@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from pipeline.items import Article
 from store._sql import (
-    bind_processors,
     chunked,
     dialect_name,
     driver_executemany,
     driver_insert_returning,
     ensure_sources,
+    row_binder,
 )
 from store.models import article_country_table, article_table
 from store.stories import Candidate, assign_candidates, refresh_stories, reindex_articles
@@ -203,16 +203,9 @@ def _insert_new(
         return {}
     # The values bound as SQLAlchemy binds them (the same text, dates, JSON), then inserted by
     # the driver: ``now`` is bound once for the three columns of every row.
-    procs = bind_processors(session, _t, _INSERT_COLUMNS)
-    bound_now = procs[-1](now) if procs[-1] is not None else now
-    work = [(i, p) for i, p in enumerate(procs[: len(_VALUE_COLUMNS)]) if p is not None]
-    rows = []
-    for e in entries:
-        row = [e.values[name] for name in _VALUE_COLUMNS]
-        for i, process in work:
-            row[i] = process(row[i])
-        row += (bound_now, bound_now, bound_now)
-        rows.append(row)
+    bind = row_binder(session, _t, _VALUE_COLUMNS)
+    stamps = row_binder(session, _t, _INSERT_COLUMNS[len(_VALUE_COLUMNS):])([now, now, now])
+    rows = [bind([e.values[name] for name in _VALUE_COLUMNS]) + stamps for e in entries]
     back = driver_insert_returning(
         session, _t, _INSERT_COLUMNS, rows, conflict=("source_id", "guid_key"),
         returning=("id", "source_id", "guid_key"),

@@ -55,13 +55,13 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from store._sql import (
-    bind_processors,
     chunked,
     dialect_name,
     driver_executemany,
     driver_insert_returning,
     driver_rows_in,
     result_processors,
+    row_binder,
     upsert_insert,
 )
 from store.models import (
@@ -421,20 +421,14 @@ def prepared_key_counts(session: Session) -> dict[str, int]:
 
 
 def stored_boilerplate_hints(
-    session: Session, source_ids: Iterable[str] | None = None
+    session: Session, source_ids: Iterable[str]
 ) -> dict[str, frozenset[str]]:
-    """The boilerplate hints the store last wrote (``source_boilerplate``), by source: what a
-    harvest tells the feed workers before its crawl. ``source_ids``: only those (all if None)."""
+    """The boilerplate hints the store last wrote (``source_boilerplate``) for ``source_ids``,
+    by source: what a harvest tells the feed workers before its crawl."""
     t = source_boilerplate_table
     out: dict[str, frozenset[str]] = {}
-    if source_ids is None:
-        parts: Iterable[list[str] | None] = [None]
-    else:
-        parts = chunked(sorted(set(source_ids)))
-    for part in parts:
-        stmt = select(t.c.source_id, t.c["keys"])
-        if part is not None:
-            stmt = stmt.where(t.c.source_id.in_(part))
+    for part in chunked(sorted(set(source_ids))):
+        stmt = select(t.c.source_id, t.c["keys"]).where(t.c.source_id.in_(part))
         for source_id, keys in session.execute(stmt):
             out[source_id] = frozenset(keys or ())
     return out
@@ -1339,18 +1333,13 @@ def _insert_stories(
     each, in no particular order. The values are bound by the columns' own processors and sent
     by the driver (store._sql.driver_insert_returning): SQLAlchemy's multi-row INSERT processed
     every parameter of every row through its execution context, ``now`` twice a row."""
-    procs = bind_processors(session, _s, _NEW_STORY_COLUMNS)
-    bound_now = procs[-1](now) if procs[-1] is not None else now
     body = _NEW_STORY_COLUMNS[:-2]
-    work = [(i, p) for i, p in enumerate(procs[: len(body)]) if p is not None]
+    bind = row_binder(session, _s, body)
+    stamps = row_binder(session, _s, _NEW_STORY_COLUMNS[-2:])([now, now])
     values = []
     for row in rows:
         full = _NEW_STORY_DEFAULTS | row
-        out = [full[name] for name in body]
-        for i, process in work:
-            out[i] = process(out[i])
-        out += (bound_now, bound_now)
-        values.append(out)
+        values.append(bind([full[name] for name in body]) + stamps)
     back = driver_insert_returning(
         session, _s, _NEW_STORY_COLUMNS, values, returning=("id", "representative_article_id")
     )
@@ -1434,16 +1423,11 @@ def refresh_stories(
 
     kinds = {sid: _story_kind(articles[sid]) for sid in ids}
     signatories = _signatories(session, [sid for sid in ids if kinds[sid] == "joint-statement"])
-    procs = bind_processors(session, _s, (*_DERIVED, "updated_at"))
-    bound_now = procs[-1](now) if procs[-1] is not None else now
-    work = [(i, p) for i, p in enumerate(procs[:-1]) if p is not None]
+    bind = row_binder(session, _s, (*_DERIVED, "updated_at"))
     params = []
     for sid in ids:
         fields = _derived(articles[sid], countries_of, kinds[sid], signatories.get(sid, []))
-        row = [fields[k] for k in _DERIVED]
-        for i, process in work:
-            row[i] = process(row[i])
-        params.append((*row, bound_now, sid))
+        params.append((*bind([*(fields[k] for k in _DERIVED), now]), sid))
     driver_executemany(session, _STORY_UPDATE, params)
 
 
