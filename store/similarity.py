@@ -474,16 +474,15 @@ def _kept(
     segs: Sequence[str],
     norms: Sequence[str],
     keys: Sequence[str],
-    seen: dict[str, dict[str, int]],
-    min_docs: int,
+    learnt: Collection[str],
 ) -> list[int]:
-    """Positions of the segments kept: neither learnt boilerplate (``seen``: one source's counts
-    in :class:`BoilerplateLearner`) nor generic footers."""
+    """Positions of the segments kept: neither learnt boilerplate (``learnt``: one source's
+    boilerplate keys, :meth:`BoilerplateLearner.boilerplate_keys`, or a worker's hint) nor
+    generic footers."""
     phrases = _phrases_in(norms)
     kept = []
     for i, (seg, norm, key) in enumerate(zip(segs, norms, keys, strict=True)):
-        titles = seen.get(key)
-        if titles is not None and len(titles) >= min_docs:  # _is_boilerplate
+        if key in learnt:
             continue
         if _is_generic_boilerplate(seg, norm, phrases):
             continue
@@ -580,8 +579,7 @@ class BoilerplateLearner:
                     text.pop(key, None)
 
     def _is_boilerplate(self, source_id: str, key: str) -> bool:
-        titles = self._seen.get(source_id, {}).get(key)
-        return titles is not None and len(titles) >= self.min_docs
+        return key in self._learnt.get(source_id, ())
 
     def boilerplate_keys(self, source_id: str) -> frozenset[str]:
         """The segment keys currently learnt as ``source_id``'s boilerplate: what a feed worker
@@ -618,7 +616,7 @@ class BoilerplateLearner:
         segs, norms, words, keys = _segment_parts(text)
         if observe:
             self._observe_keys(source_id, _observed(segs, keys), title)
-        kept = _kept(segs, norms, keys, self._seen.get(source_id, {}), self.min_docs)
+        kept = _kept(segs, norms, keys, self._learnt.get(source_id, ()))
         return _cleaned(segs, norms, words, kept)
 
     def clean_prepared(self, source_id: str, prepared: PreparedKeys) -> tuple[str, str] | None:
@@ -1715,10 +1713,6 @@ class PreparedKeys(NamedTuple):
     kind: str | None = None
 
 
-#: ``_kept``'s view of a learnt key: one headline, with ``min_docs`` 1.
-_ONE_HEADLINE = {"": 1}
-
-
 def prepare_keys(
     articles: Sequence[tuple[str, str, str | None]],
     boilerplate: Collection[str] = (),
@@ -1739,24 +1733,23 @@ def prepare_keys(
 
     parts = []
     docs = []
-    seen = dict.fromkeys(boilerplate, _ONE_HEADLINE)
+    learnt = frozenset(boilerplate)
     per_article = None
     if boilerplates is not None:
         if len(boilerplates) != len(articles):
             raise ValueError("prepare_keys: one boilerplate collection per article")
-        views: dict[int, dict[str, dict[str, int]]] = {}
-        per_article = [views.setdefault(id(b), dict.fromkeys(b, _ONE_HEADLINE))
-                       for b in boilerplates]
+        sets: dict[int, frozenset[str]] = {}
+        per_article = [sets.setdefault(id(b), frozenset(b)) for b in boilerplates]
     for i, (text, title, language) in enumerate(articles):
         if per_article is not None:
-            seen = per_article[i]
+            learnt = per_article[i]
         text, title = text or "", title or ""
         segs, norms, words, keys = _segment_parts(text)
-        kept = _kept(segs, norms, keys, seen, 1)
+        kept = _kept(segs, norms, keys, learnt)
         cleaned = _cleaned(segs, norms, words, kept)
         kept_norm = cleaned[1]
         docs.append(Doc.cleaned(cleaned, title=title, language=language))
-        assumed = tuple(sorted({key for key in keys if key in seen})) if seen else ()
+        assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
                       tuple(kept), kept_norm, assumed))
     _prime_signatures(docs)
