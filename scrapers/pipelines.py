@@ -128,6 +128,7 @@ class StorePipeline(_Base):
         self.writer: ThreadPoolExecutor | None = None
         self.writes: deque[asyncio.Future[Any]] = deque()
         self.prepared_before: dict[str, int] = {}
+        self.checkpoint: Any = None  # threading.Thread of _start_checkpoint, once started
 
     def open_spider(self) -> None:
         from store.db import open_db, run_transaction
@@ -159,6 +160,8 @@ class StorePipeline(_Base):
         if self.writer is not None:
             self.writer.shutdown(wait=True)
             self.writer = None
+        if self.checkpoint is not None:
+            self.checkpoint.join()
         from store.db import close_sessions
 
         after = self._prepared_counts()
@@ -234,6 +237,7 @@ class StorePipeline(_Base):
                 failed(exc)
             elif done is not None:
                 done(future.result())
+            self.flush_if_drained()
 
         future = asyncio.wrap_future(self.writer.submit(run), loop=loop)
         future.add_done_callback(finished)
@@ -273,6 +277,42 @@ class StorePipeline(_Base):
         self.batch_articles += len(articles)
         if self.batch_articles >= BATCH_ARTICLES or len(self.batch) >= BATCH_FETCHES:
             self.flush()
+        else:
+            self.flush_if_drained()
+
+    def flush_if_drained(self) -> None:
+        """Store the batch now, however small, when the writer is idle and no fetch waits for a
+        worker process: the fetches still to come are those the workers are reading (or the
+        downloads in flight), so the batch would otherwise wait for them with the writer idle
+        and be written alone once they are read, after the crawl's last page, when nothing else
+        runs beside it. While fetches queue for the workers (the writer is then the busier
+        side) or without workers, batches fill up as before: fewer, larger transactions."""
+        from scrapers.workers import backlog
+
+        if not self.batch or any(not future.done() for future in self.writes):
+            return
+        if backlog() == 0:
+            self.flush()
+            if self.checkpoint is None:
+                self._start_checkpoint()
+
+    def _start_checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (``store.db.checkpoint_wal``) on a
+        thread of its own, once, when the crawl starts draining: it then runs while the workers
+        read the last feeds, and closing the store at the crawl's end (which checkpoints what
+        is left) has only the last batches' pages to copy, not the whole run's."""
+        import threading
+
+        from store.db import checkpoint_wal
+
+        def run() -> None:
+            try:
+                checkpoint_wal(self.Session)
+            except Exception as exc:  # noqa: BLE001 - an optimisation; closing checkpoints anyway
+                logger.debug("write-ahead log checkpoint failed: %s", exc)
+
+        self.checkpoint = threading.Thread(target=run, name="roundup-checkpoint", daemon=True)
+        self.checkpoint.start()
 
     def flush(self) -> None:
         """Store the batched fetches — their articles, then their fetch state — in one

@@ -191,9 +191,13 @@ class _Child:
         return False
 
     def join(self, timeout: float) -> None:
+        # A worker told to stop exits within a millisecond or so: poll finely at first (the pool
+        # is closed at the end of every crawl, whose time this is part of), then every 10 ms.
         deadline = time.monotonic() + timeout
+        pause = 0.0005
         while self.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
 
     def kill(self) -> None:
         if self.is_alive():
@@ -255,6 +259,11 @@ class WorkerPool:
         worker = _Worker(_Child(pid), ours)
         self._loop.add_reader(ours.fileno(), self._readable, worker)
         return worker
+
+    @property
+    def backlog(self) -> int:
+        """Jobs waiting for a worker: not yet sent to one."""
+        return len(self._queue)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker; raises what ``fn`` raises, or :class:`WorkerCrashed`."""
@@ -467,6 +476,13 @@ def acquire(crawler: Crawler, user: object) -> WorkerPool | None:
                              niceness=worker_niceness(crawler))
     _users.add(id(user))
     return _shared
+
+
+def backlog() -> int | None:
+    """Jobs waiting for a worker of the process's pool (:attr:`WorkerPool.backlog`); None when
+    no pool is running."""
+    pool = _shared
+    return None if pool is None or pool.closed else pool.backlog
 
 
 def release(user: object) -> None:

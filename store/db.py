@@ -351,6 +351,19 @@ def _create_sqlite_atomically(url: str | URL | None, **engine_kwargs: Any) -> No
         lock_path.unlink(missing_ok=True)
 
 
+def checkpoint_wal(factory: sessionmaker[Session]) -> None:
+    """SQLite: copy the pages committed to the write-ahead log into the database file now, on a
+    connection of its own (``PRAGMA wal_checkpoint(PASSIVE)``: it waits for no reader or writer
+    and copies what it can). Closing the last connection does the same for the whole log; a
+    checkpoint made while a crawl is still busy elsewhere leaves that close only the pages
+    written since. Nothing for other databases."""
+    engine = factory.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+
 def close_sessions(factory: sessionmaker[Session] | None) -> None:
     """Close the pooled connections of the engine behind a session factory from :func:`open_db`
     (a crawl component's, when its crawl closes). The factory stays usable: a later session
