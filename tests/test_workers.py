@@ -178,7 +178,10 @@ def test_the_pool_is_held_while_the_crawl_runs_and_shut_down_when_it_closes(tmp_
 
     pool, processes = run(go())
     assert spider.pool is None and pool.closed and workers._shared is None
-    assert all(not p.is_alive() for p in processes)
+    # The crawl does not wait for the workers' exit; the pool's reaper thread does.
+    assert pool.reaper is not None
+    pool.reaper.join(timeout=20)
+    assert all(not p.is_alive() and p.exitcode == 0 for p in processes)
 
 
 def test_no_pool_when_disabled(tmp_path):
