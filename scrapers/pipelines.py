@@ -286,11 +286,12 @@ class StorePipeline(_Base):
         downloads in flight), so the batch would otherwise wait for them with the writer idle
         and be written alone once they are read, after the crawl's last page, when nothing else
         runs beside it. While fetches queue for the workers (the writer is then the busier
-        side) or without workers, batches fill up as before: fewer, larger transactions."""
+        side), without workers, or when the batch holds no article (only fetch states: 304s,
+        failures), batches fill up as before: fewer, larger transactions."""
         from scrapers.workers import backlog
 
-        if not self.batch or any(not future.done() for future in self.writes):
-            return
+        if not self.batch_articles or any(not future.done() for future in self.writes):
+            return  # a batch of fetch states alone (304s, failures) is quick to write at the end
         if backlog() == 0:
             self.flush()
             if self.checkpoint is None:
