@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -180,6 +180,16 @@ def parse_registry_lenient(
     text: str, *, origin: str = "<string>"
 ) -> tuple[list[Source], list[RegistryError]]:
     """Lenient load from TOML text; see :func:`load_registry_lenient`."""
+    sources, errors = _parse_lenient(text, origin)
+    return list(sources), list(errors)
+
+
+@lru_cache(maxsize=8)
+def _parse_lenient(text: str, origin: str) -> tuple[tuple[Source, ...], tuple[RegistryError, ...]]:
+    """:func:`parse_registry_lenient`, remembered for the last few texts: a harvest reads the
+    registry before its crawl and the crawl's plan reads it again (~6 ms for 100 sources each
+    time). The result depends on nothing but the text and its origin, and sources are frozen.
+    A text that raises is not remembered."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -203,7 +213,7 @@ def parse_registry_lenient(
             errors.extend(problems)
         else:
             sources.append(_to_source(table))
-    return sources, errors
+    return tuple(sources), tuple(errors)
 
 
 def _read(path: str | Path) -> str:

@@ -343,3 +343,20 @@ def test_lenient_load_is_fatal_on_bad_toml(tmp_path):
 def test_lenient_load_of_a_clean_file_has_no_errors():
     sources, errors = load_registry_lenient(SHIPPED)
     assert errors == [] and sources == load_registry(SHIPPED)
+
+
+def test_reading_the_same_registry_again_gives_fresh_lists_and_an_edited_file_is_read_anew(
+    tmp_path,
+):
+    # A harvest reads its registry twice (before the crawl and in the crawl's plan); the second
+    # read may be remembered, but never shared with what a caller did to the first.
+    path = write(tmp_path, GOOD + source_toml("bad-one", country='"XX"'))
+    first, errors = load_registry_lenient(path)
+    assert [s.id for s in first] == ["mfwa"] and len(errors) == 1
+    first.clear()
+    errors.clear()
+    again, errors_again = load_registry_lenient(path)
+    assert [s.id for s in again] == ["mfwa"] and len(errors_again) == 1
+    write(tmp_path, GOOD.replace('country = "GH"', 'country = "SN"'))
+    [edited], none = load_registry_lenient(path)
+    assert edited.country == "SN" and none == []
