@@ -273,3 +273,10 @@ def test_batch_gc_freezes_and_sets_thresholds_for_the_run_only() -> None:
         raise RuntimeError("the crawl failed")
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+    # What is young when the run ends (the store's caches) joins the old generation unwalked:
+    # no young pass is due the moment the default thresholds are back.
+    with batch_gc():
+        kept = [[n] for n in range(20_000)]
+        assert gc.get_count()[0] >= 20_000
+    assert gc.get_count()[0] < before[0]
+    assert any(obj is kept[-1] for obj in gc.get_objects(generation=2))
