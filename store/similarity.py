@@ -32,6 +32,7 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
+from itertools import chain, compress, count
 from typing import NamedTuple, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -149,6 +150,17 @@ def _token_hash(token: str) -> int:
     return h
 
 
+def _hash_tokens(tokens: Sequence[str]) -> np.ndarray:
+    """``_token_hash`` of each token, as uint64s. The cache is read straight into the array: a
+    list of what it held, a scan of that list for misses and its conversion cost a third more.
+    A miss (rare once a worker has seen a few feeds) hashes the tokens one by one."""
+    try:
+        return np.fromiter(map(_TOKEN_CACHE.__getitem__, tokens), dtype=np.uint64,
+                           count=len(tokens))
+    except KeyError:
+        return np.array([_token_hash(t) for t in tokens], dtype=np.uint64)
+
+
 _U64 = np.uint64
 
 
@@ -168,10 +180,7 @@ def shingle_hashes(tokens: Sequence[str], k: int = SHINGLE_WORDS) -> np.ndarray:
     """The distinct 64-bit hashes of the ``k``-word shingles of ``tokens`` (sorted, uint64)."""
     if not tokens:
         return np.empty(0, dtype=np.uint64)
-    found = list(map(_TOKEN_CACHE.get, tokens))
-    if None in found:
-        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
-    h = np.array(found, dtype=np.uint64)
+    h = _hash_tokens(tokens)
     if len(tokens) < k:
         k = len(tokens)
     n = len(tokens) - k + 1
@@ -676,6 +685,13 @@ _ACRONYM_STOP = {
     "URGENT", "UPDATE", "ALERT", "NEW", "PDF", "AM", "PM", "II", "III", "IV", "VI", "OK", "TV",
 }
 _YEAR = re.compile(r"^(19|20)\d\d$")
+#: ``_ACRONYM`` starts with an ASCII capital followed by a capital or a digit. With capitals as
+#: "A", digits as "0" and every other character as " " (a non-ASCII one, encoded as "?", too),
+#: a bytes.translate and two searches rule out a text without such a pair, whose regex scan
+#: cost ~5 us per KB.
+_ACRONYM_CLASS = bytes(
+    0x41 if chr(c).isupper() else 0x30 if chr(c).isdigit() else 0x20 for c in range(128)
+) + b" " * 128
 
 # Capitalised words that start sentences or name institutions rather than people and places.
 _NAME_STOP = set(
@@ -984,7 +1000,7 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
     months = _MONTHS
     n = len(toks)
     isdigit = str.isdigit
-    for i in [i for i, tok in enumerate(toks) if isdigit(tok)]:
+    for i in compress(count(), map(isdigit, toks)):  # the digit tokens' positions, read in C
         tok = toks[i]
         digits = tok.lstrip("0")
         if len(digits) >= 2:
@@ -1007,8 +1023,9 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
             month = months.get(toks[i - 1])
         if month:
             neutral.add(f"d:{month:02d}-{day:02d}")
+    classes = raw.encode("ascii", "replace").translate(_ACRONYM_CLASS)
     end = len(raw)
-    for m in _ACRONYM.finditer(raw):
+    for m in _ACRONYM.finditer(raw) if b"AA" in classes or b"A0" in classes else ():
         i, j = m.span()
         if (i and raw[i - 1].isalnum()) or (j < end and raw[j].isalnum()):
             continue
@@ -1478,13 +1495,6 @@ _GROUP_SALTS = np.array(
 )
 
 
-def _hash_tokens(tokens: list[str]) -> np.ndarray:
-    found = list(map(_TOKEN_CACHE.get, tokens))
-    if None in found:
-        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
-    return np.array(found, dtype=np.uint64)
-
-
 def _prime_signatures(docs: Sequence[Doc]) -> None:
     """Compute the text, lead and feature signatures of ``docs`` together and store them in each
     Doc (``Doc.signature`` etc. then return them): equal to computing them one by one."""
@@ -1492,7 +1502,7 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
     longs = [d for d in docs if "_signature" not in d.__dict__ and not d.is_short]
     if longs:
         lengths = [len(d.tokens) for d in longs]
-        h = _hash_tokens([t for d in longs for t in d.tokens])
+        h = _hash_tokens(list(chain.from_iterable(d.tokens for d in longs)))
         k = SHINGLE_WORDS
         acc = h[: h.size - k + 1].copy()
         for i in range(1, k):
