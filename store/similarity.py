@@ -484,11 +484,14 @@ def _kept(
     norms: Sequence[str],
     keys: Sequence[str],
     learnt: Collection[str],
+    phrases: Sequence[str] | None = None,
 ) -> list[int]:
     """Positions of the segments kept: neither learnt boilerplate (``learnt``: one source's
     boilerplate keys, :meth:`BoilerplateLearner.boilerplate_keys`, or a worker's hint) nor
-    generic footers."""
-    phrases = _phrases_in(norms)
+    generic footers. ``phrases``: the generic phrases found in the segments (any others
+    besides change nothing), when the caller has them (``_phrases_in(norms)``)."""
+    if phrases is None:
+        phrases = _phrases_in(norms)
     kept = []
     for i, (seg, norm, key) in enumerate(zip(segs, norms, keys, strict=True)):
         if key in learnt:
@@ -1776,7 +1779,7 @@ def prepare_keys(
     (:meth:`BoilerplateLearner.clean_prepared`); a wrong or stale hint costs the store the
     computation, never a different result. ``boilerplates``: one such collection per article
     instead (articles of several sources)."""
-    from store.signatories import classify_kind  # it imports this module
+    from store.signatories import classify_with_phrases  # it imports this module
 
     parts = []
     docs = []
@@ -1792,13 +1795,15 @@ def prepare_keys(
             learnt = per_article[i]
         text, title = text or "", title or ""
         segs, norms, words, keys = _segment_parts(text)
-        kept = _kept(segs, norms, keys, learnt)
+        # One scan of the normalised text finds the article's kind and its generic phrases.
+        kind, phrases = classify_with_phrases(title, text)
+        kept = _kept(segs, norms, keys, learnt, phrases)
         cleaned = _cleaned(segs, norms, words, kept)
         kept_norm = cleaned[1]
         docs.append(Doc.cleaned(cleaned, title=title, language=language))
         assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
-                      tuple(kept), kept_norm, assumed))
+                      tuple(kept), kept_norm, assumed, kind))
     _prime_signatures(docs)
     out = []
     for doc, part in zip(docs, parts, strict=True):
@@ -1807,11 +1812,11 @@ def prepare_keys(
         values = [lead.values, feat.values] if packed is None else [packed[0], lead.values,
                                                                       feat.values]
         sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
-        *inputs, assumed = part
+        *inputs, assumed, kind = part
         out.append(PreparedKeys(
             KEYS_FINGERPRINT, *inputs,
             np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features, assumed,
-            doc.word_count, doc.text_key, classify_kind(inputs[1], inputs[0]),
+            doc.word_count, doc.text_key, kind,
         ))
     return out
 
