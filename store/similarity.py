@@ -1343,7 +1343,7 @@ class Doc:
 
     @cached_property
     def text_key(self) -> str:
-        return hashlib.blake2b(" ".join(self.tokens).encode(), digest_size=16).hexdigest()
+        return _text_key(" ".join(self.tokens))
 
     @property
     def signature(self) -> Signature:
@@ -1397,6 +1397,11 @@ class Doc:
     @cached_property
     def token_set(self) -> frozenset[str]:
         return frozenset(_tokens(f"{self.title} {self.body}"))
+
+
+def _text_key(joined_tokens: str) -> str:
+    """``Doc.text_key`` of the text whose words, joined by single spaces, are ``joined_tokens``."""
+    return hashlib.blake2b(joined_tokens.encode(), digest_size=16).hexdigest()
 
 
 #: Lead keys of a short item (a teaser) are stored under band numbers shifted by this much
@@ -1800,7 +1805,11 @@ def prepare_keys(
         kept = _kept(segs, norms, keys, learnt, phrases)
         cleaned = _cleaned(segs, norms, words, kept)
         kept_norm = cleaned[1]
-        docs.append(Doc.cleaned(cleaned, title=title, language=language))
+        doc = Doc.cleaned(cleaned, title=title, language=language)
+        # The kept segments' keys are their words joined: joined again (the segments without
+        # words left out), they give the text's words joined, without a join of every word.
+        doc.__dict__["text_key"] = _text_key(" ".join([keys[i] for i in kept if keys[i]]))
+        docs.append(doc)
         assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
                       tuple(kept), kept_norm, assumed, kind))
