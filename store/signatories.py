@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from store.similarity import normalise_text
+import ahocorasick
+
+from store.similarity import _GENERIC_PHRASES, normalise_text
 
 __all__ = [
     "KINDS",
@@ -82,10 +84,14 @@ _JOINT_HINTS = ("joint", "undersigned", "signed by", "signatories", "conjointe",
 _JOINT_ASCII_COVER = ("joint", "sign", "conjunta", "firmantes", "las organizaciones")
 
 
-def _is_joint(norm: str) -> bool:
+def _has_joint_hint(norm: str) -> bool:
     if norm.isascii() and not any(c in norm for c in _JOINT_ASCII_COVER):
         return False
-    return any(h in norm for h in _JOINT_HINTS) and _JOINT.search(norm) is not None
+    return any(h in norm for h in _JOINT_HINTS)
+
+
+def _is_joint(norm: str) -> bool:
+    return _has_joint_hint(norm) and _JOINT.search(norm) is not None
 
 
 def is_joint_statement(title: str, text: str) -> bool:
@@ -285,12 +291,69 @@ def classify_kind(title: str, text: str) -> str:
     """
     ntitle = normalise_text(title)
     ntext = normalise_text(text)
-    if _is_joint(f"{ntitle}\n{ntext}"):
+    return _kind(title, text, ntitle, ntext, _has_joint_hint(f"{ntitle}\n{ntext}"), None)
+
+
+def _kind(
+    title: str, text: str, ntitle: str, ntext: str, joint_hint: bool, report_hint: bool | None
+) -> str:
+    """:func:`classify_kind`'s rules, told whether the normalised title or text holds one of
+    ``_JOINT_HINTS`` and whether the normalised text holds one of ``_REPORT_HINTS`` (None: not
+    looked for yet, which the rules before it often make needless)."""
+    if joint_hint and _JOINT.search(f"{ntitle}\n{ntext}") is not None:
         return "joint-statement"
     if _ROUNDUP.search(ntitle):
         return "roundup"
     if _REPORT.search(ntitle) or (len(text) >= _LONG_TEXT_CHARS and len(text.split()) >= 2000):
         return "report"
-    if any(h in ntext for h in _REPORT_HINTS) and _REPORT_TEXT.search(ntext):
+    if report_hint is None:
+        report_hint = any(h in ntext for h in _REPORT_HINTS)
+    if report_hint and _REPORT_TEXT.search(ntext):
         return "report"
     return "alert"
+
+
+def _hint_automaton() -> ahocorasick.Automaton:
+    """``_JOINT_HINTS``, ``_REPORT_HINTS`` and store.similarity's generic footer phrases, each
+    word's value the lists it is in (with its position there)."""
+    tags: dict[str, list[tuple[str, int]]] = {}
+    for tag, words in (("joint", _JOINT_HINTS), ("report", _REPORT_HINTS),
+                       ("phrase", _GENERIC_PHRASES)):
+        for i, word in enumerate(words):
+            tags.setdefault(word, []).append((tag, i))
+    automaton = ahocorasick.Automaton()
+    for word, where in tags.items():
+        automaton.add_word(word, tuple(where))
+    automaton.make_automaton()
+    return automaton
+
+
+#: What a feed worker looks for in each new article's normalised text, found in one scan
+#: (:func:`classify_with_phrases`): ~16 us of a 1.5 KB text, where the automaton of the
+#: phrases alone and the substring tests of the hints cost ~11 + ~9 us.
+_HINTS = _hint_automaton()
+
+
+def classify_with_phrases(title: str, text: str) -> tuple[str, list[str]]:
+    """``classify_kind(title, text)``, and the generic footer phrases
+    (``store.similarity._GENERIC_PHRASES``, in their order) that occur in the normalised text.
+    Each of the text's segments, normalised, is a substring of it (normalising maps each
+    character on its own, and segments are cut at whitespace), so these are all the phrases
+    the segments hold, and maybe more: all that ``store.similarity._kept`` needs of the list.
+    No hint or phrase holds a newline, so the title and the text are scanned apart."""
+    ntitle = normalise_text(title)
+    ntext = normalise_text(text)
+    joint_hint = report_hint = False
+    found: set[int] = set()
+    for _end, where in _HINTS.iter(ntext):
+        for tag, i in where:
+            if tag == "phrase":
+                found.add(i)
+            elif tag == "joint":
+                joint_hint = True
+            else:
+                report_hint = True
+    if not joint_hint:
+        joint_hint = any(tag == "joint" for _end, where in _HINTS.iter(ntitle) for tag, _ in where)
+    phrases = [_GENERIC_PHRASES[i] for i in sorted(found)]
+    return _kind(title, text, ntitle, ntext, joint_hint, report_hint), phrases

@@ -32,6 +32,7 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property, lru_cache
+from itertools import chain, compress, count
 from typing import NamedTuple, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -149,6 +150,17 @@ def _token_hash(token: str) -> int:
     return h
 
 
+def _hash_tokens(tokens: Sequence[str]) -> np.ndarray:
+    """``_token_hash`` of each token, as uint64s. The cache is read straight into the array: a
+    list of what it held, a scan of that list for misses and its conversion cost a third more.
+    A miss (rare once a worker has seen a few feeds) hashes the tokens one by one."""
+    try:
+        return np.fromiter(map(_TOKEN_CACHE.__getitem__, tokens), dtype=np.uint64,
+                           count=len(tokens))
+    except KeyError:
+        return np.array([_token_hash(t) for t in tokens], dtype=np.uint64)
+
+
 _U64 = np.uint64
 
 
@@ -168,10 +180,7 @@ def shingle_hashes(tokens: Sequence[str], k: int = SHINGLE_WORDS) -> np.ndarray:
     """The distinct 64-bit hashes of the ``k``-word shingles of ``tokens`` (sorted, uint64)."""
     if not tokens:
         return np.empty(0, dtype=np.uint64)
-    found = list(map(_TOKEN_CACHE.get, tokens))
-    if None in found:
-        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
-    h = np.array(found, dtype=np.uint64)
+    h = _hash_tokens(tokens)
     if len(tokens) < k:
         k = len(tokens)
     n = len(tokens) - k + 1
@@ -475,11 +484,14 @@ def _kept(
     norms: Sequence[str],
     keys: Sequence[str],
     learnt: Collection[str],
+    phrases: Sequence[str] | None = None,
 ) -> list[int]:
     """Positions of the segments kept: neither learnt boilerplate (``learnt``: one source's
     boilerplate keys, :meth:`BoilerplateLearner.boilerplate_keys`, or a worker's hint) nor
-    generic footers."""
-    phrases = _phrases_in(norms)
+    generic footers. ``phrases``: the generic phrases found in the segments (any others
+    besides change nothing), when the caller has them (``_phrases_in(norms)``)."""
+    if phrases is None:
+        phrases = _phrases_in(norms)
     kept = []
     for i, (seg, norm, key) in enumerate(zip(segs, norms, keys, strict=True)):
         if key in learnt:
@@ -676,6 +688,13 @@ _ACRONYM_STOP = {
     "URGENT", "UPDATE", "ALERT", "NEW", "PDF", "AM", "PM", "II", "III", "IV", "VI", "OK", "TV",
 }
 _YEAR = re.compile(r"^(19|20)\d\d$")
+#: ``_ACRONYM`` starts with an ASCII capital followed by a capital or a digit. With capitals as
+#: "A", digits as "0" and every other character as " " (a non-ASCII one, encoded as "?", too),
+#: a bytes.translate and two searches rule out a text without such a pair, whose regex scan
+#: cost ~5 us per KB.
+_ACRONYM_CLASS = bytes(
+    0x41 if chr(c).isupper() else 0x30 if chr(c).isdigit() else 0x20 for c in range(128)
+) + b" " * 128
 
 # Capitalised words that start sentences or name institutions rather than people and places.
 _NAME_STOP = set(
@@ -825,13 +844,12 @@ _NAME_CLASS = bytes(
     for c in range(128)
 ) + b" " * 128
 _NAME_NO_START = re.compile("0+")
-_NAME_ENDS = re.compile(r"\.[. ]*")
 
 
 def _name_tokens(text: str, start: int = 0, end: int | None = None) -> list[str]:
     """``_NAME_TOKEN.findall(text, start, end)``. ASCII text is read without the regex scan
     (~20 ns a character): ``bytes.translate``, a search for the chunks that open with a
-    character no word starts with, one scan for the literal "." and ``str.split``; half the
+    character no word starts with, and ``str.split`` at the ends, then at the spaces; half the
     cost on the bench's texts."""
     piece = text[start:end]
     if not piece.isascii():
@@ -855,8 +873,18 @@ def _name_tokens(text: str, start: int = 0, end: int | None = None) -> list[str]
         kept = "".join(pieces)
     if "." not in kept:
         return kept.split()
-    # Ends with only spaces (non-letters, blanked) between them are one item.
-    return ["" if tok == "." else tok for tok in _NAME_ENDS.sub(" . ", kept).split()]
+    # Ends with only spaces (non-letters, blanked) between them are one item: each "." closes
+    # the words before it with an end item, unless only spaces separate it from the previous
+    # one (then that end item is the last item already). A step per sentence, not per word.
+    items: list[str] = []
+    pieces = kept.split(".")
+    for piece in pieces[:-1]:
+        words = piece.split()
+        if words or not items:
+            items += words
+            items.append("")
+    items += pieces[-1].split()
+    return items
 
 
 def _name_runs(toks: Sequence[str], lead_end: int = 0) -> tuple[list[list[str]], int]:
@@ -950,6 +978,30 @@ def _lower_words(toks: Sequence[str]) -> set[str]:
     return seen
 
 
+def _lower_names(toks: Sequence[str], candidates: set[str]) -> set[str]:
+    """The words of ``candidates`` that are also in ``_lower_words(toks)``: what
+    :func:`extract_features` needs of that set, for the few name candidates a text has. When
+    ``toks`` are ASCII, a word normalises to its ``lower()``, so each candidate is searched in
+    the lowered items joined by spaces, and an occurrence counts when the item starts with a
+    lower-case letter: a few searches instead of a cache lookup (and a string hash) per item,
+    which was a third of the features' cost."""
+    if not candidates:
+        return set()
+    line = f" {' '.join(toks)} "
+    if not line.isascii():
+        return candidates & _lower_words(toks)
+    lowered = line.lower()
+    found = set()
+    for word in candidates:
+        item = f" {word} "
+        at = lowered.find(item)
+        while at >= 0 and not line[at + 1].islower():
+            at = lowered.find(item, at + 1)
+        if at >= 0:
+            found.add(word)
+    return found
+
+
 def _may_have_url(raw: str) -> bool:
     """False only when ``_URL`` cannot match ``raw`` (its scan costs ~10 µs per KB): every match
     holds "://" or, in any case, "www." (no character but w and W matches w under
@@ -984,7 +1036,7 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
     months = _MONTHS
     n = len(toks)
     isdigit = str.isdigit
-    for i in [i for i, tok in enumerate(toks) if isdigit(tok)]:
+    for i in compress(count(), map(isdigit, toks)):  # the digit tokens' positions, read in C
         tok = toks[i]
         digits = tok.lstrip("0")
         if len(digits) >= 2:
@@ -1007,8 +1059,9 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
             month = months.get(toks[i - 1])
         if month:
             neutral.add(f"d:{month:02d}-{day:02d}")
+    classes = raw.encode("ascii", "replace").translate(_ACRONYM_CLASS)
     end = len(raw)
-    for m in _ACRONYM.finditer(raw):
+    for m in _ACRONYM.finditer(raw) if b"AA" in classes or b"A0" in classes else ():
         i, j = m.span()
         if (i and raw[i - 1].isalnum()) or (j < end and raw[j].isalnum()):
             continue
@@ -1064,7 +1117,8 @@ def extract_features(
         _drop_trailing_particles(lead_seqs)
         lead_seqs = [seq for seq in lead_seqs if seq]
     seqs = [seq for seq in runs if seq]
-    lower_seen = _lower_words(toks)
+    candidates = {w for seq in seqs for w in seq if len(w) >= 3 and w not in _NAME_PARTICLES}
+    lower_seen = _lower_names(toks, candidates)
     names = {
         w
         for seq in seqs
@@ -1298,7 +1352,7 @@ class Doc:
 
     @cached_property
     def text_key(self) -> str:
-        return hashlib.blake2b(" ".join(self.tokens).encode(), digest_size=16).hexdigest()
+        return _text_key(" ".join(self.tokens))
 
     @property
     def signature(self) -> Signature:
@@ -1352,6 +1406,11 @@ class Doc:
     @cached_property
     def token_set(self) -> frozenset[str]:
         return frozenset(_tokens(f"{self.title} {self.body}"))
+
+
+def _text_key(joined_tokens: str) -> str:
+    """``Doc.text_key`` of the text whose words, joined by single spaces, are ``joined_tokens``."""
+    return hashlib.blake2b(joined_tokens.encode(), digest_size=16).hexdigest()
 
 
 #: Lead keys of a short item (a teaser) are stored under band numbers shifted by this much
@@ -1478,13 +1537,6 @@ _GROUP_SALTS = np.array(
 )
 
 
-def _hash_tokens(tokens: list[str]) -> np.ndarray:
-    found = list(map(_TOKEN_CACHE.get, tokens))
-    if None in found:
-        found = [_token_hash(t) if v is None else v for t, v in zip(tokens, found, strict=True)]
-    return np.array(found, dtype=np.uint64)
-
-
 def _prime_signatures(docs: Sequence[Doc]) -> None:
     """Compute the text, lead and feature signatures of ``docs`` together and store them in each
     Doc (``Doc.signature`` etc. then return them): equal to computing them one by one."""
@@ -1492,19 +1544,31 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
     longs = [d for d in docs if "_signature" not in d.__dict__ and not d.is_short]
     if longs:
         lengths = [len(d.tokens) for d in longs]
-        h = _hash_tokens([t for d in longs for t in d.tokens])
+        h = _hash_tokens(list(chain.from_iterable(d.tokens for d in longs)))
         k = SHINGLE_WORDS
         acc = h[: h.size - k + 1].copy()
         for i in range(1, k):
             acc = acc * _U64(0x9E3779B97F4A7C15) + h[i : h.size - k + 1 + i]
         mixed = _mix(acc)
-        arrays, sizes, pos = [], [], 0
-        for n in lengths:  # long texts have >= SHORT_WORDS >= k tokens: n - k + 1 shingles
-            arr = mixed[pos : pos + n - k + 1]
-            arrays.append(arr)  # repeated shingles do not change a minimum
-            ordered = np.sort(arr)
-            sizes.append(int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1)
-            pos += n
+        # Each text's distinct shingles, for its size and its minima: a repeated shingle does
+        # not change a minimum but costs num_perm multiply-adds (a fifth of the bench's
+        # shingles repeat within their text). Each text's shingles are sorted in place, then
+        # one comparison over the whole batch marks the first of each value; a text's first
+        # shingle always counts, and the k - 1 windows across two texts (after each text's
+        # n - k + 1 shingles; long texts have >= SHORT_WORDS >= k tokens) never do.
+        starts = np.cumsum([0] + lengths[:-1])
+        for start, n in zip(starts.tolist(), lengths, strict=True):
+            mixed[start : start + n - k + 1].sort()
+        first = np.empty(mixed.size, dtype=bool)
+        first[0] = True
+        np.not_equal(mixed[1:], mixed[:-1], out=first[1:])
+        first[starts] = True
+        for i in range(1, k):
+            first[starts[1:] - i] = False
+        sizes = np.add.reduceat(first, starts, dtype=np.intp).tolist()
+        distinct = mixed[first]
+        ends = np.cumsum(sizes).tolist()
+        arrays = [distinct[end - size : end] for end, size in zip(ends, sizes, strict=True)]
         sigs = _minhash_many(arrays, SCHEMES["text"])
         for d, size, row in zip(longs, sizes, sigs, strict=True):
             d.__dict__["_signature"] = (row, "text", size)
@@ -1729,7 +1793,7 @@ def prepare_keys(
     (:meth:`BoilerplateLearner.clean_prepared`); a wrong or stale hint costs the store the
     computation, never a different result. ``boilerplates``: one such collection per article
     instead (articles of several sources)."""
-    from store.signatories import classify_kind  # it imports this module
+    from store.signatories import classify_with_phrases  # it imports this module
 
     parts = []
     docs = []
@@ -1745,13 +1809,19 @@ def prepare_keys(
             learnt = per_article[i]
         text, title = text or "", title or ""
         segs, norms, words, keys = _segment_parts(text)
-        kept = _kept(segs, norms, keys, learnt)
+        # One scan of the normalised text finds the article's kind and its generic phrases.
+        kind, phrases = classify_with_phrases(title, text)
+        kept = _kept(segs, norms, keys, learnt, phrases)
         cleaned = _cleaned(segs, norms, words, kept)
         kept_norm = cleaned[1]
-        docs.append(Doc.cleaned(cleaned, title=title, language=language))
+        doc = Doc.cleaned(cleaned, title=title, language=language)
+        # The kept segments' keys are their words joined: joined again (the segments without
+        # words left out), they give the text's words joined, without a join of every word.
+        doc.__dict__["text_key"] = _text_key(" ".join([keys[i] for i in kept if keys[i]]))
+        docs.append(doc)
         assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
-                      tuple(kept), kept_norm, assumed))
+                      tuple(kept), kept_norm, assumed, kind))
     _prime_signatures(docs)
     out = []
     for doc, part in zip(docs, parts, strict=True):
@@ -1760,11 +1830,11 @@ def prepare_keys(
         values = [lead.values, feat.values] if packed is None else [packed[0], lead.values,
                                                                       feat.values]
         sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
-        *inputs, assumed = part
+        *inputs, assumed, kind = part
         out.append(PreparedKeys(
             KEYS_FINGERPRINT, *inputs,
             np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features, assumed,
-            doc.word_count, doc.text_key, classify_kind(inputs[1], inputs[0]),
+            doc.word_count, doc.text_key, kind,
         ))
     return out
 
