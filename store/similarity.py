@@ -23,6 +23,7 @@ Python's randomised ``hash()``.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 import unicodedata
@@ -1726,12 +1727,15 @@ PREPARED_VERSION = 2
 
 def _fingerprint() -> str:
     """What precomputed keys depend on besides the article: this module's code (schemes, seeds,
-    segmenting, generic footers, features), numpy's version and the byte order of the packed
-    signatures. Keys computed under another fingerprint are not used."""
+    segmenting, generic footers, features) and ``store/signatories.py``'s (the article's kind,
+    and the scan that finds the footer phrases: ``classify_with_phrases``), numpy's version and
+    the byte order of the packed signatures. Keys computed under another fingerprint are not
+    used."""
     h = hashlib.blake2b(digest_size=16)
     try:
-        with open(__file__, "rb") as f:
-            h.update(f.read())
+        for path in (__file__, os.path.join(os.path.dirname(__file__), "signatories.py")):
+            with open(path, "rb") as f:
+                h.update(f.read())
     except OSError:  # pragma: no cover - no source file (frozen): the schemes at least
         h.update(repr(sorted(SCHEMES.items())).encode())
     h.update(f"|{PREPARED_VERSION}|{np.__version__}|{sys.byteorder}".encode())
