@@ -180,7 +180,8 @@ def test_the_pool_is_held_while_the_crawl_runs_and_shut_down_when_it_closes(tmp_
     assert spider.pool is None and pool.closed and workers._shared is None
     # The crawl does not wait for the workers' exit; the pool's reaper thread does.
     assert pool.reaper is not None
-    pool.reaper.join(timeout=20)
+    workers.wait_for_stopped_workers()
+    assert not pool.reaper.is_alive()
     assert all(not p.is_alive() and p.exitcode == 0 for p in processes)
 
 
