@@ -146,9 +146,13 @@ def _by_function_words(sample: str, hints: list[str]) -> str | None:
     words = _words(sample.lower())
     if len(words) < FUNCTION_WORDS_MIN_TOKENS:
         return None
+    # The languages of each function word, looked up in C (map), the other words dropped.
+    found = list(filter(None, map(_FUNCTION_WORD_LANGS.get, words)))
+    if len(found) / len(words) < FUNCTION_WORDS_MIN_SHARE:
+        return None  # no language can own the minimum share: not even all of them together
     hits = dict.fromkeys(FUNCTION_WORDS, 0)
-    for word in words:
-        for lang in _FUNCTION_WORD_LANGS.get(word, ()):
+    for langs in found:
+        for lang in langs:
             hits[lang] += 1
     shares = sorted(((n / len(words), lang) for lang, n in hits.items()), reverse=True)
     (best_share, best), (second_share, _) = shares[0], shares[1]
@@ -221,10 +225,18 @@ class _Ranker:
         self.output = np.asarray(identifier.tk_output, dtype=np.int64)
         fits = (self.n_features < 1 << _BITS and len(self.rowbase) < 1 << 31
                 and int(self.rowbase.max()) + 256 < 1 << 31)
-        self.sync_bytes = sync_bytes if fits else None
+        # (_walk_many reads a window's first two bytes at once: it needs windows of two or more.)
+        self.sync_bytes = sync_bytes if fits and sync_bytes is not None and sync_bytes >= 2 else None
         if fits:  # int32 lookups are cheaper
             self.rowbase = self.rowbase.astype(np.int32)
             self.output = self.output.astype(np.int32)
+            # The state the walk reaches from the start state (0) over each pair of bytes, at
+            # first byte × 256 + second (64 K states, in cache): _walk_many's first two steps
+            # for every position in one look-up instead of two rounds of two.
+            byte = np.arange(256, dtype=np.int32)
+            after_one = self.nextmove[self.rowbase[0] + byte].astype(np.int32)
+            pairs = (self.rowbase[after_one][:, np.newaxis] + byte).ravel()
+            self.pair_states = self.nextmove[pairs].astype(np.int32)
 
     @classmethod
     def build(cls, identifier: Any, model_digest: str | None = None) -> _Ranker | None:
@@ -291,8 +303,8 @@ class _Ranker:
         started after :attr:`sync_bytes` bytes (checked for the model:
         tests/test_pipeline_language.py), so the state after byte *i* is the state the walk
         reaches from the start state over the bytes *i - sync_bytes + 1 … i* alone (or from the
-        text's start, if nearer): every position's state is computed at once with ``sync_bytes``
-        array lookups.
+        text's start, if nearer): every position's state is computed at once with
+        ``sync_bytes - 1`` rounds of array lookups.
         """
         np = self.np
         n_texts = len(datas)
@@ -300,9 +312,14 @@ class _Ranker:
         data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.int32)
         size = data.size
         sync, moves, rowbase = self.sync_bytes, self.nextmove, self.rowbase
-        # Every position from the sync_bytes bytes ending there, text boundaries ignored ...
+        # Every position from the sync_bytes bytes ending there, text boundaries ignored (the
+        # first sync_bytes - 1 positions are all redone below): the window's first two bytes
+        # through pair_states, then byte by byte ...
         state = np.zeros(size, dtype=np.int32)
-        for back in range(sync - 1, -1, -1):
+        first = sync - 1  # how far before a position its window starts
+        if size > first:
+            state[first:] = self.pair_states[(data[: size - first] << 8) | data[1 : size - first + 1]]
+        for back in range(sync - 3, -1, -1):
             if back < size:
                 tail = state[back:]
                 tail[...] = moves[rowbase[tail] + data[: size - back]]

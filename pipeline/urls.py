@@ -67,6 +67,20 @@ def _clean(url: str) -> str:
     return _TAB_NEWLINE.sub("", url.strip(_EDGE_JUNK))
 
 
+def _joins_to_itself(link: str) -> bool:
+    """Whether ``urljoin(base, link)`` splits into the very parts ``link`` does, whatever the
+    http(s) base: an http(s) URL with a host (nearly every feed link), which urljoin returns as is
+    (another scheme than the base's) or re-assembles from its own parts. Re-assembling loses
+    only empty delimiters ("?", "#", and a ";" that ends the last path segment, which urljoin
+    reads as empty parameters): a path holding a ";" takes the long way. Skipping the join
+    saves parsing the base and the link once more for each of a feed's entries."""
+    try:
+        parts = urlsplit(link)  # cached by urllib: canonical_url splits it again below
+    except ValueError:
+        return False  # urljoin raises too, and says so
+    return parts.scheme in _DEFAULT_PORTS and bool(parts.netloc) and ";" not in parts.path
+
+
 def canonical_url(url: str, base: str | None = None) -> str:
     """Return the canonical absolute form of ``url`` (see the module docstring).
 
@@ -80,7 +94,7 @@ def canonical_url(url: str, base: str | None = None) -> str:
     link = _clean(url)
     if base:
         base = _clean(base)
-        if urlsplit(base).scheme.lower() in _DEFAULT_PORTS:
+        if urlsplit(base).scheme.lower() in _DEFAULT_PORTS and not _joins_to_itself(link):
             try:
                 link = urljoin(base, link)
             except ValueError as exc:
