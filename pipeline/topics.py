@@ -36,7 +36,6 @@ class Cue:
 @dataclass
 class TopicRules:
     automaton: ahocorasick.Automaton  # every language's cues
-    ascii_automaton: ahocorasick.Automaton  # those of them that are ASCII once normalised
     by_language: dict[str, ahocorasick.Automaton]  # one language's cues: smaller, fewer hits
     cues: list[Cue]
     taxonomy: dict[str, str]  # id -> one-line definition
@@ -101,20 +100,16 @@ def load_rules() -> TopicRules:
                             if len(cues) not in table.setdefault(padded, []):
                                 table[padded].append(len(cues))
                 cues.append(Cue(topic, lang, weight, raw))
-    ascii_automaton = ahocorasick.Automaton()
     for padded, ids in seen.items():
         automaton.add_word(padded, (len(padded), tuple(ids)))
-        if padded.isascii():
-            ascii_automaton.add_word(padded, (len(padded), tuple(ids)))
     automaton.make_automaton()
-    ascii_automaton.make_automaton()
     by_language = {}
     for lang, table in per_lang.items():
         by_language[lang] = ahocorasick.Automaton()
         for padded, ids in table.items():
             by_language[lang].add_word(padded, (len(padded), tuple(ids)))
         by_language[lang].make_automaton()
-    return TopicRules(automaton, ascii_automaton, by_language, cues, taxonomy, frozenset(langs), examples)
+    return TopicRules(automaton, by_language, cues, taxonomy, frozenset(langs), examples)
 
 
 def _cue_ids(automaton: ahocorasick.Automaton, norm: str) -> set[int]:
@@ -134,13 +129,8 @@ def topic_scores(title: str, text: str, language: str | None = None, *,
         title_ids, body_ids = cue_ids
     else:
         t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
-        # A known language: only its rules, from its own automaton. Otherwise every
-        # language's; in text that is ASCII once normalised (Latin script) no other cue can
-        # occur, and the automaton of the ASCII ones (a fifth of them) scans it faster.
-        automaton = rules.by_language.get(language or "")
-        if automaton is None:
-            ascii_text = t_pair[1].isascii() and b_pair[1].isascii()
-            automaton = rules.ascii_automaton if ascii_text else rules.automaton
+        # A known language: only its rules, from its own automaton. Otherwise every language's.
+        automaton = rules.by_language.get(language or "", rules.automaton)
         title_ids = _cue_ids(automaton, t_pair[1])
         body_ids = _cue_ids(automaton, b_pair[1])
     scores: dict[str, float] = {}
