@@ -374,12 +374,14 @@ def prepare_pair(text: str) -> tuple[str, str]:
 
 
 def find_hits(text: str, gaz: Gazetteer | None = None, *,
-              pair: tuple[str, str] | None = None) -> tuple[str, list[Hit]]:
+              pair: tuple[str, str] | None = None,
+              matches: Iterable[tuple[int, tuple[int, Entry]]] | None = None) -> tuple[str, list[Hit]]:
     """All gazetteer mentions in ``text``, longest-leftmost, boundaries enforced.
 
     Returns the prepared text (positions refer to it) and the hits, in text order. Blocked
     phrases are dropped; institution mentions and switch triggers are kept (they matter to
-    scoring) and have kind INSTITUTION / TRIGGER.
+    scoring) and have kind INSTITUTION / TRIGGER. ``matches`` are the automaton's matches in the
+    normalised text (``gaz.automaton.iter``'s, in its order) when the caller has them.
     """
     gaz = gaz or load_gazetteer()
     prepared, norm = pair if pair is not None else prepare_pair(text)
@@ -392,7 +394,7 @@ def find_hits(text: str, gaz: Gazetteer | None = None, *,
     chosen: list[tuple[int, int, Entry]] = []
     find = norm.find
     span = STEM_MAX_SUFFIX + 2
-    for end_idx, (klen, entry) in gaz.automaton.iter(norm):
+    for end_idx, (klen, entry) in gaz.automaton.iter(norm) if matches is None else matches:
         start = end_idx - klen + 1  # the leading pad space; = first letter's index in prepared
         if entry.stem:
             stop = find(" ", end_idx + 1, end_idx + span)
@@ -471,15 +473,18 @@ def _score_hits(gaz: Gazetteer, prepared: str, hits: list[Hit], *, base: float,
 
 
 def country_weights(title: str, text: str, *, home_country: str | None = None,
-                    pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> dict[str, float]:
+                    pairs: tuple[tuple[str, str], tuple[str, str]] | None = None,
+                    matches: tuple[list, list] | None = None) -> dict[str, float]:
     """Raw relevance score per country code (not normalised).
 
-    ``pairs`` are :func:`prepare_pair` of title and text when the caller already has them.
+    ``pairs`` are :func:`prepare_pair` of title and text when the caller already has them, and
+    ``matches`` the automaton's matches in them (see :func:`find_hits`).
     """
     gaz = load_gazetteer()
     t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
-    t_prep, t_hits = find_hits(title or "", gaz, pair=t_pair)
-    b_prep, b_hits = find_hits(text or "", gaz, pair=b_pair)
+    t_matches, b_matches = matches if matches is not None else (None, None)
+    t_prep, t_hits = find_hits(title or "", gaz, pair=t_pair, matches=t_matches)
+    b_prep, b_hits = find_hits(text or "", gaz, pair=b_pair, matches=b_matches)
     t_scores, t_amb = _score_hits(gaz, t_prep, t_hits, base=TITLE_WEIGHT)
     b_scores, b_amb = _score_hits(gaz, b_prep, b_hits, base=1.0, dateline=dateline_end(b_prep),
                                   lead=LEAD_CHARS)

@@ -146,9 +146,13 @@ def _by_function_words(sample: str, hints: list[str]) -> str | None:
     words = _words(sample.lower())
     if len(words) < FUNCTION_WORDS_MIN_TOKENS:
         return None
+    # The languages of each function word, looked up in C (map), the other words dropped.
+    found = list(filter(None, map(_FUNCTION_WORD_LANGS.get, words)))
+    if len(found) / len(words) < FUNCTION_WORDS_MIN_SHARE:
+        return None  # no language can own the minimum share: not even all of them together
     hits = dict.fromkeys(FUNCTION_WORDS, 0)
-    for word in words:
-        for lang in _FUNCTION_WORD_LANGS.get(word, ()):
+    for langs in found:
+        for lang in langs:
             hits[lang] += 1
     shares = sorted(((n / len(words), lang) for lang, n in hits.items()), reverse=True)
     (best_share, best), (second_share, _) = shares[0], shares[1]
@@ -221,10 +225,18 @@ class _Ranker:
         self.output = np.asarray(identifier.tk_output, dtype=np.int64)
         fits = (self.n_features < 1 << _BITS and len(self.rowbase) < 1 << 31
                 and int(self.rowbase.max()) + 256 < 1 << 31)
-        self.sync_bytes = sync_bytes if fits else None
+        # (_walk_many reads a window's first two bytes at once: it needs windows of two or more.)
+        self.sync_bytes = sync_bytes if fits and sync_bytes is not None and sync_bytes >= 2 else None
         if fits:  # int32 lookups are cheaper
             self.rowbase = self.rowbase.astype(np.int32)
             self.output = self.output.astype(np.int32)
+            # The state the walk reaches from the start state (0) over each pair of bytes, at
+            # first byte × 256 + second (64 K states, in cache): _walk_many's first two steps
+            # for every position in one look-up instead of two rounds of two.
+            byte = np.arange(256, dtype=np.int32)
+            after_one = self.nextmove[self.rowbase[0] + byte].astype(np.int32)
+            pairs = (self.rowbase[after_one][:, np.newaxis] + byte).ravel()
+            self.pair_states = self.nextmove[pairs].astype(np.int32)
 
     @classmethod
     def build(cls, identifier: Any, model_digest: str | None = None) -> _Ranker | None:
@@ -291,21 +303,29 @@ class _Ranker:
         started after :attr:`sync_bytes` bytes (checked for the model:
         tests/test_pipeline_language.py), so the state after byte *i* is the state the walk
         reaches from the start state over the bytes *i - sync_bytes + 1 … i* alone (or from the
-        text's start, if nearer): every position's state is computed at once with ``sync_bytes``
-        array lookups.
+        text's start, if nearer): every position's state is computed at once with
+        ``sync_bytes - 1`` rounds of array lookups.
         """
+        # Look-ups by an array of indexes are ndarray.take: the same elements as indexing with
+        # the array (a[idx]), at half the cost or less for these sizes (numpy's general
+        # indexing machinery prepares more per call).
         np = self.np
         n_texts = len(datas)
         lengths = np.fromiter(map(len, datas), dtype=np.intp, count=n_texts)
         data = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.int32)
         size = data.size
         sync, moves, rowbase = self.sync_bytes, self.nextmove, self.rowbase
-        # Every position from the sync_bytes bytes ending there, text boundaries ignored ...
+        # Every position from the sync_bytes bytes ending there, text boundaries ignored (the
+        # first sync_bytes - 1 positions are all redone below): the window's first two bytes
+        # through pair_states, then byte by byte ...
         state = np.zeros(size, dtype=np.int32)
-        for back in range(sync - 1, -1, -1):
+        first = sync - 1  # how far before a position its window starts
+        if size > first:
+            state[first:] = self.pair_states.take((data[: size - first] << 8) | data[1 : size - first + 1])
+        for back in range(sync - 3, -1, -1):
             if back < size:
                 tail = state[back:]
-                tail[...] = moves[rowbase[tail] + data[: size - back]]
+                tail[...] = moves.take(rowbase.take(tail) + data[: size - back])
         # ... then the first sync_bytes - 1 positions of each text again, from the text's start.
         starts = np.zeros(n_texts, dtype=np.intp)
         np.cumsum(lengths[:-1], out=starts[1:])
@@ -315,22 +335,22 @@ class _Ranker:
         head_state = np.zeros(where.size, dtype=np.int32)
         for back in range(sync - 2, -1, -1):
             at = np.flatnonzero(within >= back)
-            head_state[at] = moves[rowbase[head_state[at]] + data[where[at] - back]]
+            head_state[at] = moves.take(rowbase.take(head_state[at]) + data.take(where[at] - back))
         state[where] = head_state
         # Count each text's features, first visit first: sort (text, feature, position) packed
         # into one integer, take each run's first position and length, sort by that position.
-        features = self.output[state]
+        features = self.output.take(state)
         visited = np.flatnonzero(features >= 0)
         if not visited.size:
             return [(None, None)] * n_texts
         text_of = np.repeat(np.arange(n_texts, dtype=np.int64), lengths)
-        packed = ((text_of[visited] * self.n_features + features[visited]) << _BITS) | visited
+        packed = ((text_of.take(visited) * self.n_features + features.take(visited)) << _BITS) | visited
         packed.sort()
         key = packed >> _BITS
         runs = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         counts = np.diff(np.append(runs, key.size))
-        first = packed[runs] & _MASK
-        packed = (first << (2 * _BITS)) | ((key[runs] % self.n_features) << _BITS) | counts
+        first = packed.take(runs) & _MASK
+        packed = (first << (2 * _BITS)) | ((key.take(runs) % self.n_features) << _BITS) | counts
         packed.sort()
         found = ((packed >> _BITS) & _MASK).astype(np.intp)
         times = (packed & _MASK).astype(np.float32)
@@ -355,7 +375,8 @@ class _Ranker:
                 self.converted[fresh] = True
         for row, (idx, counts) in zip(scores, visits, strict=True):
             if idx is not None:
-                np.add(np.log1p(counts) @ self.table32[idx], self.nb_pc, out=row)
+                # take: the rows ``table32[idx]`` copies, with less overhead per call.
+                np.add(np.log1p(counts) @ self.table32.take(idx, axis=0), self.nb_pc, out=row)
         # One text's scores are multiplied by this Python float, which numpy rounds to float32.
         scale = [1.0 / math.sqrt(len(data) or 1) for data in datas]
         scores *= np.array(scale, dtype=np.float32)[:, np.newaxis]
@@ -378,16 +399,22 @@ class _Folded:
     between languages of exactly equal score: :meth:`best` applies it then.
     :meth:`items` builds the reference's dict, order included (for the tests)."""
 
-    __slots__ = ("_ranker", "_probs", "_sums")
+    __slots__ = ("_ranker", "_probs", "_sums", "_top")
 
     @classmethod
     def rows(cls, ranker: _Ranker, values: Any) -> list[_Folded]:
         """One :class:`_Folded` per row of ``values`` (texts × labels, float32), each holding
-        its row of the sums made for all rows at once."""
+        its row of the sums made for all rows at once, and the language with the highest sum
+        when exactly one has it (-1 otherwise), found for all rows at once too (three numpy
+        calls per text in :meth:`best` before)."""
+        np = ranker.np
+        all_probs, all_sums = _folded_sums(ranker, values)
+        highest = all_sums == all_sums.max(axis=1, keepdims=True)
+        tops = np.where(highest.sum(axis=1) == 1, highest.argmax(axis=1), -1).tolist()
         out = []
-        for probs, sums in zip(*_folded_sums(ranker, values), strict=True):
+        for probs, sums, top in zip(all_probs, all_sums, tops, strict=True):
             folded = cls.__new__(cls)
-            folded._ranker, folded._probs, folded._sums = ranker, probs, sums
+            folded._ranker, folded._probs, folded._sums, folded._top = ranker, probs, sums, top
             out.append(folded)
         return out
 
@@ -404,6 +431,8 @@ class _Folded:
     def best(self) -> str:
         """``max(d, key=d.__getitem__)`` of the reference dict ``d``: the first of the highest."""
         ranker, sums, probs = self._ranker, self._sums, self._probs
+        if self._top >= 0:
+            return ranker.code_names[self._top]
         tied = ranker.np.flatnonzero(sums == sums.max()).tolist()
         if len(tied) > 1:  # the one whose best label ranks first (higher score, then column)
             tied.sort(key=lambda code: min((-probs[label], label) for label in ranker.code_labels[code]))
@@ -531,8 +560,7 @@ def _before_model(text: str, hint: str | None, candidates: Iterable[str]) -> str
         return None
     hint_code = normalise_language_code(hint)
     hints: list[str] = []
-    for raw in (hint, *candidates):
-        code = normalise_language_code(raw)
+    for code in (hint_code, *map(normalise_language_code, candidates)):
         if code and code not in hints:
             hints.append(code)
 

@@ -76,6 +76,12 @@ _READ_MORE_CORE = 22  # longest thing _READ_MORE matches between its \s* ("Conti
 
 def _drop_read_more(text: str) -> str:
     """``_READ_MORE.sub("", text)``, looking only at the tail when that gives the same answer."""
+    # A match ends the text but for whitespace, with "]" or with one of the two phrases and at
+    # most five non-word characters: two substring tests rule out nearly every text without
+    # running the regex at each of the tail's positions.
+    end = text.rstrip()
+    if not (end.endswith("]") or "Read more" in end[-14:] or "Continue reading" in end[-21:]):
+        return text
     tail = len(text) - _READ_MORE_TAIL
     if tail > 0 and _READ_MORE.search(text, tail) is None and not text[tail + _READ_MORE_CORE:].isspace():
         # No match starts in the tail, and one starting earlier would need the tail to be its

@@ -89,12 +89,25 @@ _INVISIBLE_CHAR = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_IN
 # that ``\s`` matches (str.isspace), and it costs a fraction of a regex scan that matches at
 # every space between two words. Each helper names the regex substitution it stands for (the
 # tests check each against it).
+
+# The ASCII characters str.isprintable refuses (C0 controls and DEL) as NUL, the others as is.
+_CONTROLS_TO_NUL = bytes(0 if c < 0x20 or c == 0x7F else c for c in range(256))
+_LONG = 300  # characters; below, isprintable costs less than encoding and translating
+
+
 def _single_spaced(text: str) -> bool:
     """Whether the only whitespace in ``text`` is single spaces: no "  ", and every character
     printable (``str.isprintable`` is false for each character but the space that ``str.split``
     splits on, a test checks it). Such text needs no folding, which would split it into words
     and join them again."""
-    return "  " not in text and text.isprintable()
+    if "  " in text:
+        return False
+    if len(text) > _LONG and text.isascii():
+        # str.isprintable looks each character up in the Unicode tables; in ASCII the answer
+        # (no control character) is a bytes.translate marking those as NUL and a memchr, at
+        # less than half the cost once the text is a few hundred characters long.
+        return b"\0" not in text.encode("ascii").translate(_CONTROLS_TO_NUL)
+    return text.isprintable()
 
 
 def _fold_ws(text: str) -> str:
@@ -269,9 +282,12 @@ def fold_whitespace(text: str) -> str:
     # stripped in one split/join instead of four regex scans of the whole text.
     # Three or more line breaks in a row are two: of two or more blank lines, one is kept (and
     # none before the first line of text, which strip() would remove).
+    # Most lines of html_to_text's output are empty (each block element opens and closes with a
+    # paragraph break): those are left as they are, without a call.
     lines: list[str] = []
     for line in _drop_invisible(text).split("\n"):
-        line = line.strip(" ") if _single_spaced(line) else " ".join(line.split())
+        if line:
+            line = line.strip(" ") if _single_spaced(line) else " ".join(line.split())
         if line or (lines and lines[-1]):
             lines.append(line)
     return "\n".join(lines).strip()

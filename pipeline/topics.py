@@ -120,14 +120,20 @@ def _cue_ids(automaton: ahocorasick.Automaton, norm: str) -> set[int]:
 
 
 def topic_scores(title: str, text: str, language: str | None = None, *,
-                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> dict[str, float]:
+                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None,
+                 cue_ids: tuple[set[int], set[int]] | None = None) -> dict[str, float]:
+    """Each topic's score. ``cue_ids`` are the cues found in the title and in the text when the
+    caller has found them (``pipeline.tagging`` does, in the same scan as the places)."""
     rules = load_rules()
-    # A known language: only its rules, from its own automaton. Otherwise every language's.
-    automaton = rules.by_language.get(language or "", rules.automaton)
-    t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
+    if cue_ids is not None:
+        title_ids, body_ids = cue_ids
+    else:
+        t_pair, b_pair = pairs if pairs is not None else (prepare_pair(title), prepare_pair(text))
+        # A known language: only its rules, from its own automaton. Otherwise every language's.
+        automaton = rules.by_language.get(language or "", rules.automaton)
+        title_ids = _cue_ids(automaton, t_pair[1])
+        body_ids = _cue_ids(automaton, b_pair[1])
     scores: dict[str, float] = {}
-    title_ids = _cue_ids(automaton, t_pair[1])
-    body_ids = _cue_ids(automaton, b_pair[1])
     cues = rules.cues
     for ids, factor in ((title_ids, TITLE_FACTOR), (body_ids - title_ids, 1.0)):
         for i in ids:
@@ -137,9 +143,10 @@ def topic_scores(title: str, text: str, language: str | None = None, *,
 
 
 def match_topics(title: str, text: str, language: str | None = None, *,
-                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None) -> list[str]:
+                 pairs: tuple[tuple[str, str], tuple[str, str]] | None = None,
+                 cue_ids: tuple[set[int], set[int]] | None = None) -> list[str]:
     """Topic ids, strongest first (ties in taxonomy order)."""
-    scores = topic_scores(title, text, language, pairs=pairs)
+    scores = topic_scores(title, text, language, pairs=pairs, cue_ids=cue_ids)
     order = list(load_rules().taxonomy)
     chosen = [t for t, s in scores.items() if s >= THRESHOLD]
     return sorted(chosen, key=lambda t: (-scores[t], order.index(t)))
