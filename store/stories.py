@@ -84,7 +84,6 @@ from store.similarity import (
     NearDupMatcher,
     batch_key_arrays,
     index_keys,
-    jaccard_many,
     pack_features,
     prepared_for,
     prime_prepared,
@@ -874,10 +873,13 @@ class NearDuplicate(MatchLevel):
         self._ids: list[int] = []  # the batch's article ids, in date order
         self._position: dict[int, int] = {}
         self._keys: KeyArrays | None = None
-        self._stored: dict[int, list[tuple[Doc, int]]] = {}
-        # Position in the batch → [(earlier position, shared keys)]: what a BandIndex of the
-        # batch's assigned articles would answer, computed for the whole batch at once.
-        self._in_batch: dict[int, list[tuple[int, int]]] = {}
+        # Article id → [(stored candidate's Doc, its story, j)], best first; ``j``: the
+        # candidates' text similarity (see _estimate), None unless both texts are long.
+        self._stored: dict[int, list[tuple[Doc, int, float | None]]] = {}
+        # Position in the batch → [(earlier article's id, j)] in the order BandIndex.candidates
+        # gives (most shared keys first): what a BandIndex of the batch's assigned articles would
+        # answer, computed for the whole batch at once.
+        self._in_batch: dict[int, list[tuple[int, float | None]]] = {}
         self._batch_story: dict[int, int] = {}
         self._why: dict[int, str] = {}
         self._bridges: dict[int, list[int]] = {}
@@ -902,10 +904,18 @@ class NearDuplicate(MatchLevel):
         )
         mine, theirs = keys.query_doc[q], keys.index_doc[k]
         other = theirs < mine  # articles are decided in this order: only earlier ones count
-        self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+        in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+        stored = (self._stored_pairs(session, state, ordered, keys, order)
+                  if keys.query_hash.size else {})
+        self._estimate(stored, in_batch)
 
-        if keys.query_hash.size == 0:
-            return
+    def _stored_pairs(
+        self, session: Session, state: _DbState, ordered: Sequence[Candidate], keys: KeyArrays,
+        order: np.ndarray,
+    ) -> dict[int, list[tuple[Doc, int]]]:
+        """Position in the batch (``ordered``, whose keys are ``keys``; ``order``: the argsort
+        of their query hashes) → the best :data:`MAX_CANDIDATES` stored articles sharing keys
+        with it, as ``(Doc, story)``, most shared keys first."""
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
@@ -919,7 +929,7 @@ class NearDuplicate(MatchLevel):
             session, state, hashes, sorted(buckets), lo, hi, inner
         )
         if not stored_band.size:
-            return
+            return {}
         stop = _stop_keys(stored_hash, stored_story)
         if stop.size:
             keep = ~np.isin(stored_hash, stop)
@@ -939,10 +949,70 @@ class NearDuplicate(MatchLevel):
         docs_by_id = self._load_docs(
             session, state, {aid for found in top.values() for aid, _ in found}
         )
-        for pos, found in top.items():
-            self._stored[self._ids[pos]] = [
-                (docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id
-            ]
+        return {
+            pos: [(docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id]
+            for pos, found in top.items()
+        }
+
+    def _estimate(
+        self,
+        stored: dict[int, list[tuple[Doc, int]]],
+        in_batch: dict[int, list[tuple[int, int]]],
+    ) -> None:
+        """Fill ``_stored`` and ``_in_batch`` from each position's candidates, with the text
+        similarity ``j`` of every pair of long texts (``jaccard_estimate`` of their signatures,
+        which NearDupMatcher.rejects takes): all the batch's pairs in one numpy comparison, where
+        a call of ``jaccard_many`` per new article stacked its candidates' signatures each time
+        (a third of ``find``'s CPU on bench/harvest.py's corpus). The same integer count over
+        the same length, so the same floats."""
+        ids, docs = self._ids, self.docs
+        # Rows of one signature matrix (the long texts met), and the pairs of rows to compare.
+        row_of: dict[int, int] = {}
+        values: list[np.ndarray] = []
+        empty: list[bool] = []
+        pairs: list[tuple[int, int]] = []
+
+        def row(doc: Doc) -> int | None:
+            if doc.is_short:
+                return None
+            at = row_of.get(id(doc))
+            if at is None:
+                sig = doc.signature
+                at = row_of[id(doc)] = len(values)
+                values.append(sig.values)
+                empty.append(sig.size == 0)
+            return at
+
+        def pair(mine: int | None, doc: Doc) -> int:
+            """The index of the pair (``mine``, ``doc``) in ``pairs``, or -1: no ``j``."""
+            theirs = row(doc) if mine is not None else None
+            if mine is None or theirs is None:
+                return -1
+            pairs.append((mine, theirs))
+            return len(pairs) - 1
+
+        new_rows = [row(docs[cid]) for cid in ids]
+        wanted: dict[int, list[tuple[Doc, int, int]]] = {}
+        earlier: dict[int, list[tuple[int, int]]] = {}
+        for pos, found in stored.items():
+            wanted[ids[pos]] = [(doc, story, pair(new_rows[pos], doc)) for doc, story in found]
+        for pos, found in in_batch.items():
+            # BandIndex.candidates' order: most shared keys first, then by the id as text.
+            ranked = sorted(found, key=lambda p: (-p[1], str(ids[p[0]])))
+            earlier[pos] = [(ids[j], pair(new_rows[pos], docs[ids[j]])) for j, _ in ranked]
+        quick: list[float | None] = []
+        if pairs:
+            matrix = np.stack(values)
+            left, right = np.array(pairs).T
+            counts = (matrix[left] == matrix[right]).sum(axis=1).tolist()
+            n = matrix.shape[1]
+            quick = [0.0 if empty[x] or empty[y] else c / n
+                     for (x, y), c in zip(pairs, counts, strict=True)]
+        quick.append(None)  # index -1
+        self._stored = {cid: [(doc, story, quick[at]) for doc, story, at in found]
+                        for cid, found in wanted.items()}
+        self._in_batch = {pos: [(cid, quick[at]) for cid, at in found]
+                          for pos, found in earlier.items()}
 
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
@@ -969,33 +1039,22 @@ class NearDuplicate(MatchLevel):
             out[r.id] = doc
         return out
 
-    def _batch_candidates(self, candidate_id: int) -> list[int]:
-        """The batch's assigned articles sharing a key with the candidate, most shared first
-        (as :meth:`BandIndex.candidates` orders them)."""
-        ids, assigned = self._ids, self._batch_story
-        shared = {
-            ids[j]: n
-            for j, n in self._in_batch.get(self._position[candidate_id], ())
-            if ids[j] in assigned
-        }
-        return sorted(shared, key=lambda i: (-shared[i], str(i)))[:MAX_CANDIDATES]
-
     def find(self, candidate: Candidate) -> int | None:
         doc = self.docs.get(candidate.id)
         if doc is None:
             return None
-        pool = list(self._stored.get(candidate.id, ()))
-        for earlier in self._batch_candidates(candidate.id):
-            pool.append((self.docs[earlier], self._batch_story[earlier]))
+        assigned = self._batch_story
+        earlier = [
+            (self.docs[e], assigned[e], j)
+            for e, j in self._in_batch.get(self._position[candidate.id], ()) if e in assigned
+        ]
         found: list[tuple[float, int, Decision, Hashable]] = []
         # Most candidates are long texts in the same language below the MinHash threshold: their
-        # similarity is computed for all of them at once, and they are passed over without
-        # building same_story's refusal (matcher.rejects mirrors its first checks).
-        longs = [cand for cand, _ in pool if not cand.is_short] if not doc.is_short else []
-        quick = dict(zip(map(id, longs), jaccard_many(doc, longs), strict=True))
+        # similarity was computed for the whole batch at once (_estimate), and they are passed
+        # over without building same_story's refusal (matcher.rejects mirrors its first checks).
         rejects = self.matcher.rejects
-        for cand, story_id in pool:
-            j = quick.get(id(cand))
+        for cand, story_id, j in (*self._stored.get(candidate.id, ()),
+                                  *earlier[:MAX_CANDIDATES]):
             if j is not None and rejects(doc, cand, j):
                 continue
             decision = self.matcher.same_story(doc, cand)
