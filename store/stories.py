@@ -302,6 +302,40 @@ _STORY_COUNTRIES = (
 )
 
 
+# What _stored_candidates reads of the candidate articles (see there), built once: the
+# statement and its cache key cost more to build on every batch than the rest of its execution
+# by SQLAlchemy. ``published`` is NULL for an article within the inner window.
+_CAND_PUBLISHED: Any = case(
+    (and_(_a.c.published >= bindparam("inner_lo"), _a.c.published <= bindparam("inner_hi")),
+     null()),
+    else_=_a.c.published,
+)
+_CAND_WHERE = (
+    _a.c.story_id.is_not(None), _a.c.published >= bindparam("lo"),
+    _a.c.published <= bindparam("hi"),
+)
+_CANDIDATES_PG = (
+    select(_a.c.id, _a.c.story_id, _k.c.seq, _CAND_PUBLISHED)
+    .join(_k, _k.c.article_id == _a.c.id)
+    .where(_a.c.id == func.any(bindparam("cand_ids", type_=ARRAY(BigInteger))), *_CAND_WHERE)
+)
+_CANDIDATES_SQLITE = (
+    select(func.count(), func.group_concat(_a.c.id), func.group_concat(_a.c.story_id),
+           func.group_concat(_k.c.seq),
+           func.group_concat(func.coalesce(_CAND_PUBLISHED, literal_column("''"))))
+    .select_from(_a)
+    .join(_k, _k.c.article_id == _a.c.id)
+    .where(
+        _a.c.id.in_(
+            select(literal_column("value"))
+            .select_from(func.json_each(bindparam("cand_ids")))
+            .scalar_subquery()
+        ),
+        *_CAND_WHERE,
+    )
+)
+
+
 def band_bucket(published: datetime) -> int:
     """The ``article_keys.bucket`` of an article published at ``published``."""
     return int(published.timestamp() // 86400) // BUCKET_DAYS
@@ -724,34 +758,16 @@ def _stored_candidates(
     if not hashes.size:
         return nothing
     ids = np.unique(articles).tolist()
-    published: Any = case(
-        (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
-        else_=_a.c.published,
-    )
-    where = (_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
+    bounds = {"lo": lo, "hi": hi, "inner_lo": inner[0], "inner_hi": inner[1]}
     if dialect_name(session) == "postgresql":
-        stmt = (
-            select(_a.c.id, _a.c.story_id, _k.c.seq, published)
-            .join(_k, _k.c.article_id == _a.c.id)
-            .where(_a.c.id == func.any(bindparam("cand_ids", ids, type_=ARRAY(BigInteger))), *where)
-        )
-        rows = session.execute(stmt).all()
+        rows = session.execute(_CANDIDATES_PG, {"cand_ids": ids, **bounds}).all()
         live = [np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in range(3)]
         when = np.fromiter((-1 if r[3] is None else _micros(r[3]) for r in rows), dtype=np.int64,
                            count=len(rows))
     else:
-        values: Any = select(literal_column("value")).select_from(
-            func.json_each(bindparam("cand_ids", json.dumps(ids)))
-        )
-        concat = func.group_concat
-        stmt = (
-            select(func.count(), concat(_a.c.id), concat(_a.c.story_id), concat(_k.c.seq),
-                   concat(func.coalesce(published, literal_column("''"))))
-            .select_from(_a)
-            .join(_k, _k.c.article_id == _a.c.id)
-            .where(_a.c.id.in_(values.scalar_subquery()), *where)
-        )
-        count, *lists = session.execute(stmt).one()
+        count, *lists = session.execute(
+            _CANDIDATES_SQLITE, {"cand_ids": json.dumps(ids), **bounds}
+        ).one()
         if not count:
             return nothing
         live = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:3]]
@@ -966,52 +982,55 @@ class NearDuplicate(MatchLevel):
         (a third of ``find``'s CPU on bench/harvest.py's corpus). The same integer count over
         the same length, so the same floats."""
         ids, docs = self._ids, self.docs
-        # Rows of one signature matrix (the long texts met), and the pairs of rows to compare.
+        # Rows of one signature matrix: each long text met once (-1: a short one, no ``j``).
         row_of: dict[int, int] = {}
         values: list[np.ndarray] = []
         empty: list[bool] = []
-        pairs: list[tuple[int, int]] = []
-
-        def row(doc: Doc) -> int | None:
-            if doc.is_short:
-                return None
-            at = row_of.get(id(doc))
-            if at is None:
+        for doc in (*(docs[cid] for cid in ids), *(d for found in stored.values() for d, _ in found)):
+            if id(doc) not in row_of:
+                if doc.is_short:
+                    row_of[id(doc)] = -1
+                    continue
                 sig = doc.signature
-                at = row_of[id(doc)] = len(values)
+                row_of[id(doc)] = len(values)
                 values.append(sig.values)
                 empty.append(sig.size == 0)
-            return at
-
-        def pair(mine: int | None, doc: Doc) -> int:
-            """The index of the pair (``mine``, ``doc``) in ``pairs``, or -1: no ``j``."""
-            theirs = row(doc) if mine is not None else None
-            if mine is None or theirs is None:
-                return -1
-            pairs.append((mine, theirs))
-            return len(pairs) - 1
-
-        new_rows = [row(docs[cid]) for cid in ids]
+        # The pairs to compare, as two lists of rows; each candidate keeps its pair's index.
+        left: list[int] = []
+        right: list[int] = []
         wanted: dict[int, list[tuple[Doc, int, int]]] = {}
         earlier: dict[int, list[tuple[int, int]]] = {}
-        for pos, found in stored.items():
-            wanted[ids[pos]] = [(doc, story, pair(new_rows[pos], doc)) for doc, story in found]
-        for pos, found in in_batch.items():
+        for pos in stored.keys() | in_batch.keys():
+            mine = row_of[id(docs[ids[pos]])]
+            theirs = [row_of[id(d)] for d, _ in stored.get(pos, ())]
             # BandIndex.candidates' order: most shared keys first, then by the id as text.
-            ranked = sorted(found, key=lambda p: (-p[1], str(ids[p[0]])))
-            earlier[pos] = [(ids[j], pair(new_rows[pos], docs[ids[j]])) for j, _ in ranked]
+            ranked = [ids[j] for j, _ in sorted(in_batch.get(pos, ()),
+                                                key=lambda p: (-p[1], str(ids[p[0]])))]
+            theirs += [row_of[id(docs[cid])] for cid in ranked]
+            at = []
+            for r in theirs:
+                if mine < 0 or r < 0:
+                    at.append(-1)
+                else:
+                    at.append(len(left))
+                    left.append(mine)
+                    right.append(r)
+            if pos in stored:
+                wanted[ids[pos]] = [(d, story, k)
+                                    for (d, story), k in zip(stored[pos], at, strict=False)]
+            if ranked:
+                earlier[pos] = list(zip(ranked, at[len(at) - len(ranked):], strict=True))
         quick: list[float | None] = []
-        if pairs:
-            matrix = np.stack(values)
-            left, right = np.array(pairs).T
+        if left:
+            matrix = np.concatenate(values).reshape(len(values), -1)
             counts = (matrix[left] == matrix[right]).sum(axis=1).tolist()
             n = matrix.shape[1]
             quick = [0.0 if empty[x] or empty[y] else c / n
-                     for (x, y), c in zip(pairs, counts, strict=True)]
+                     for x, y, c in zip(left, right, counts, strict=True)]
         quick.append(None)  # index -1
-        self._stored = {cid: [(doc, story, quick[at]) for doc, story, at in found]
+        self._stored = {cid: [(doc, story, quick[k]) for doc, story, k in found]
                         for cid, found in wanted.items()}
-        self._in_batch = {pos: [(cid, quick[at]) for cid, at in found]
+        self._in_batch = {pos: [(cid, quick[k]) for cid, k in found]
                           for pos, found in earlier.items()}
 
     @staticmethod
