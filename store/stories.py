@@ -847,24 +847,23 @@ def _stop_keys(hashes: np.ndarray, stories: np.ndarray) -> np.ndarray:
 
 
 def _top_pairs(
-    owner: np.ndarray, other: np.ndarray, limit: int
-) -> dict[int, list[tuple[int, int]]]:
-    """``{owner: [(other, shared), ...]}`` from one entry per shared key: the ``limit`` others
-    sharing the most keys with each owner, most first, then the highest ``other`` first."""
+    owner: np.ndarray, other: np.ndarray, limit: int, tiebreak: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(owners, others)`` from one entry per shared key: for each owner (in increasing order),
+    the ``limit`` others sharing the most keys with it, most first, then by ``tiebreak[other]``
+    (by default the highest ``other`` first). Arrays, not a dictionary of lists: the caller
+    goes on with them in numpy (NearDuplicate._estimate)."""
     if owner.size == 0:
-        return {}
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
     pair, shared = np.unique(owner.astype(np.int64) << 32 | other.astype(np.int64),
                              return_counts=True)
     owners, others = pair >> 32, pair & 0xFFFFFFFF
-    order = np.lexsort((-others, -shared, owners))
-    owners, others, shared = owners[order], others[order], shared[order]
+    order = np.lexsort((-others if tiebreak is None else tiebreak[others], -shared, owners))
+    owners, others = owners[order], others[order]
     rank = np.arange(owners.size) - np.searchsorted(owners, owners, "left")
     keep = rank < limit
-    out: dict[int, list[tuple[int, int]]] = {}
-    for o, x, n in zip(owners[keep].tolist(), others[keep].tolist(), shared[keep].tolist(),
-                       strict=True):
-        out.setdefault(o, []).append((x, n))
-    return out
+    return owners[keep], others[keep]
 
 
 class NearDuplicate(MatchLevel):
@@ -920,18 +919,24 @@ class NearDuplicate(MatchLevel):
         )
         mine, theirs = keys.query_doc[q], keys.index_doc[k]
         other = theirs < mine  # articles are decided in this order: only earlier ones count
-        in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+        # BandIndex.candidates' order: most shared keys first, then by the id as text.
+        as_text = np.empty(len(self._ids), dtype=np.int64)
+        as_text[sorted(range(len(self._ids)), key=lambda i: str(self._ids[i]))] = np.arange(
+            len(self._ids)
+        )
+        in_batch = _top_pairs(mine[other], theirs[other], len(self._ids), as_text)
         stored = (self._stored_pairs(session, state, ordered, keys, order)
-                  if keys.query_hash.size else {})
+                  if keys.query_hash.size else None)
         self._estimate(stored, in_batch)
 
     def _stored_pairs(
         self, session: Session, state: _DbState, ordered: Sequence[Candidate], keys: KeyArrays,
         order: np.ndarray,
-    ) -> dict[int, list[tuple[Doc, int]]]:
-        """Position in the batch (``ordered``, whose keys are ``keys``; ``order``: the argsort
-        of their query hashes) → the best :data:`MAX_CANDIDATES` stored articles sharing keys
-        with it, as ``(Doc, story)``, most shared keys first."""
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Doc], dict[int, int]] | None:
+        """The best :data:`MAX_CANDIDATES` stored articles sharing keys with each position of
+        the batch (``ordered``, whose keys are ``keys``; ``order``: the argsort of their query
+        hashes), most shared keys first: ``(positions, article ids)`` (:func:`_top_pairs`),
+        their Docs by id and their stories by id."""
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
@@ -945,14 +950,12 @@ class NearDuplicate(MatchLevel):
             session, state, hashes, sorted(buckets), lo, hi, inner
         )
         if not stored_band.size:
-            return {}
+            return None
         stop = _stop_keys(stored_hash, stored_story)
         if stop.size:
             keep = ~np.isin(stored_hash, stop)
             stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
             stored_story, stored_when = stored_story[keep], stored_when[keep]
-        article_id = stored_id.tolist()
-        story_id = stored_story.tolist()
         q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
@@ -960,78 +963,65 @@ class NearDuplicate(MatchLevel):
         near = (stored_when[r] == -1) | (
             np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
         )
-        top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
-        story_of = dict(zip(article_id, story_id, strict=True))
-        docs_by_id = self._load_docs(
-            session, state, {aid for found in top.values() for aid, _ in found}
-        )
-        return {
-            pos: [(docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id]
-            for pos, found in top.items()
-        }
+        positions, article_ids = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
+        story_of = dict(zip(stored_id.tolist(), stored_story.tolist(), strict=True))
+        docs_by_id = self._load_docs(session, state, set(article_ids.tolist()))
+        return positions, article_ids, docs_by_id, story_of
 
     def _estimate(
         self,
-        stored: dict[int, list[tuple[Doc, int]]],
-        in_batch: dict[int, list[tuple[int, int]]],
+        stored: tuple[np.ndarray, np.ndarray, dict[int, Doc], dict[int, int]] | None,
+        in_batch: tuple[np.ndarray, np.ndarray],
     ) -> None:
-        """Fill ``_stored`` and ``_in_batch`` from each position's candidates, with the text
-        similarity ``j`` of every pair of long texts (``jaccard_estimate`` of their signatures,
-        which NearDupMatcher.rejects takes): all the batch's pairs in one numpy comparison, where
-        a call of ``jaccard_many`` per new article stacked its candidates' signatures each time
-        (a third of ``find``'s CPU on bench/harvest.py's corpus). The same integer count over
-        the same length, so the same floats."""
+        """Fill ``_stored`` and ``_in_batch`` from the candidate pairs (``_stored_pairs``, and
+        ``(positions, earlier positions)``), with the text similarity ``j`` of every pair of
+        long texts (``jaccard_estimate`` of their signatures, which NearDupMatcher.rejects
+        takes): all the batch's pairs in one numpy comparison, where a call of ``jaccard_many``
+        per new article stacked its candidates' signatures each time (a third of ``find``'s CPU
+        on bench/harvest.py's corpus). The same integer count over the same length, so the same
+        floats."""
         ids, docs = self._ids, self.docs
-        # Rows of one signature matrix: each long text met once (-1: a short one, no ``j``).
-        row_of: dict[int, int] = {}
+        # Rows of one signature matrix, one per long text (-1: a short one, no ``j``).
         values: list[np.ndarray] = []
         empty: list[bool] = []
-        for doc in (*(docs[cid] for cid in ids), *(d for found in stored.values() for d, _ in found)):
-            if id(doc) not in row_of:
-                if doc.is_short:
-                    row_of[id(doc)] = -1
-                    continue
-                sig = doc.signature
-                row_of[id(doc)] = len(values)
-                values.append(sig.values)
-                empty.append(sig.size == 0)
-        # The pairs to compare, as two lists of rows; each candidate keeps its pair's index.
-        left: list[int] = []
-        right: list[int] = []
-        wanted: dict[int, list[tuple[Doc, int, int]]] = {}
-        earlier: dict[int, list[tuple[int, int]]] = {}
-        for pos in stored.keys() | in_batch.keys():
-            mine = row_of[id(docs[ids[pos]])]
-            theirs = [row_of[id(d)] for d, _ in stored.get(pos, ())]
-            # BandIndex.candidates' order: most shared keys first, then by the id as text.
-            ranked = [ids[j] for j, _ in sorted(in_batch.get(pos, ()),
-                                                key=lambda p: (-p[1], str(ids[p[0]])))]
-            theirs += [row_of[id(docs[cid])] for cid in ranked]
-            at = []
-            for r in theirs:
-                if mine < 0 or r < 0:
-                    at.append(-1)
-                else:
-                    at.append(len(left))
-                    left.append(mine)
-                    right.append(r)
-            if pos in stored:
-                wanted[ids[pos]] = [(d, story, k)
-                                    for (d, story), k in zip(stored[pos], at, strict=False)]
-            if ranked:
-                earlier[pos] = list(zip(ranked, at[len(at) - len(ranked):], strict=True))
-        quick: list[float | None] = []
-        if left:
+
+        def row(doc: Doc) -> int:
+            if doc.is_short:
+                return -1
+            sig = doc.signature
+            values.append(sig.values)
+            empty.append(sig.size == 0)
+            return len(values) - 1
+
+        new_row = np.array([row(docs[cid]) for cid in ids], dtype=np.int64)
+        positions, earlier = in_batch
+        left, right = new_row[positions], new_row[earlier]
+        found: list[tuple[int, Doc, int]] = []
+        if stored is not None:
+            at, article_ids, docs_by_id, story_of = stored
+            # Each stored candidate's row; -2: its Doc could not be made (not read back).
+            distinct = np.unique(article_ids)
+            rows = np.array([row(docs_by_id[aid]) if aid in docs_by_id else -2
+                             for aid in distinct.tolist()], dtype=np.int64)
+            theirs = rows[np.searchsorted(distinct, article_ids)]
+            at, article_ids, theirs = at[theirs != -2], article_ids[theirs != -2], theirs[theirs != -2]
+            found = [(pos, docs_by_id[aid], story_of[aid])
+                     for pos, aid in zip(at.tolist(), article_ids.tolist(), strict=True)]
+            left, right = np.r_[new_row[at], left], np.r_[theirs, right]
+        j = np.full(left.size, -1.0)  # -1: no estimate
+        both = (left >= 0) & (right >= 0)
+        if both.any():
             matrix = np.concatenate(values).reshape(len(values), -1)
-            counts = (matrix[left] == matrix[right]).sum(axis=1).tolist()
-            n = matrix.shape[1]
-            quick = [0.0 if empty[x] or empty[y] else c / n
-                     for x, y, c in zip(left, right, counts, strict=True)]
-        quick.append(None)  # index -1
-        self._stored = {cid: [(doc, story, quick[k]) for doc, story, k in found]
-                        for cid, found in wanted.items()}
-        self._in_batch = {pos: [(cid, quick[k]) for cid, k in found]
-                          for pos, found in earlier.items()}
+            a, b = left[both], right[both]
+            hollow = np.array(empty)
+            counts = (matrix[a] == matrix[b]).sum(axis=1)
+            j[both] = np.where(hollow[a] | hollow[b], 0.0, counts / matrix.shape[1])
+        quick = [None if x < 0 else x for x in j.tolist()]
+        for (pos, doc, story), x in zip(found, quick, strict=False):
+            self._stored.setdefault(ids[pos], []).append((doc, story, x))
+        for pos, e, x in zip(positions.tolist(), earlier.tolist(), quick[len(found):],
+                             strict=True):
+            self._in_batch.setdefault(pos, []).append((ids[e], x))
 
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
