@@ -63,19 +63,25 @@ def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]
         cursor.executemany(sql.format(p=mark), rows)
 
 
+def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (``{p}`` marks each parameter) for ``params``, through the driver's
+    cursor in the session's transaction: for columns the driver returns as SQLAlchemy would
+    (integers, text), whose rows SQLAlchemy's result machinery would only copy."""
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    with _driver_cursor(session) as cursor:
+        cursor.execute(sql.format(p=mark), params)
+        return [tuple(r) for r in cursor.fetchall()]
+
+
 def driver_rows_in(
     session: Session, sql: str, ids: Sequence[Any], size: int = CHUNK
 ) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` (whose ``{ids}`` stands for a parenthesised list of parameters) for
-    ``ids``, at most ``size`` a statement, through the driver's cursor in the session's
-    transaction: for columns the driver returns as SQLAlchemy would (integers, text), whose
-    rows SQLAlchemy's result machinery would only copy."""
-    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    ``ids``, at most ``size`` a statement, as :func:`driver_rows` reads them."""
     out: list[tuple[Any, ...]] = []
-    with _driver_cursor(session) as cursor:
-        for part in chunked(ids, size):
-            cursor.execute(sql.format(ids="(" + ", ".join([mark] * len(part)) + ")"), part)
-            out.extend(tuple(r) for r in cursor.fetchall())
+    for part in chunked(ids, size):
+        out.extend(driver_rows(session, sql.format(ids="(" + ", ".join(["{p}"] * len(part)) + ")"),
+                           part))
     return out
 
 
