@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, exc, select
+from sqlalchemy import Table, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -161,9 +161,7 @@ def upsert_insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"no upsert for the {name} dialect")
 
 
-_SOURCE_IDS = select(source_table.c.id).where(
-    source_table.c.id.in_(bindparam("ids", expanding=True))
-)
+_SOURCE_IDS = "SELECT id FROM source WHERE id IN {ids}"
 
 
 def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -> None:
@@ -175,12 +173,11 @@ def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -
     if not source_ids:
         return
     # Nearly always every source is there (``roundup harvest`` synchronises the registry first):
-    # one SELECT of the ids, prebuilt, costs a fraction of the multi-row INSERT (its JSON and
-    # date parameters, its statement built again on every call), which only the missing ones get.
+    # one SELECT of the ids, through the driver, costs a fraction of the multi-row INSERT (its
+    # JSON and date parameters, its statement built again on every call), which only the
+    # missing ones get.
     wanted = sorted(set(source_ids))
-    found: set[str] = set()
-    for part in chunked(wanted):
-        found.update(session.execute(_SOURCE_IDS, {"ids": part}).scalars())
+    found = {sid for sid, in driver_rows_in(session, _SOURCE_IDS, wanted)}
     missing = [sid for sid in wanted if sid not in found]
     if not missing:
         return
