@@ -207,7 +207,7 @@ def _insert_new(
         return {}
     # The values bound as SQLAlchemy binds them (the same text, dates, JSON), then inserted by
     # the driver: ``now`` is bound once for the three columns of every row.
-    bind = row_binder(session, _t, _VALUE_COLUMNS)
+    bind = row_binder(session, _t, _VALUE_COLUMNS, lists=("topics",))
     stamps = row_binder(session, _t, _INSERT_COLUMNS[len(_VALUE_COLUMNS):])([now, now, now])
     rows = [bind([e.values[name] for name in _VALUE_COLUMNS]) + stamps for e in entries]
     back = driver_insert_returning(

@@ -269,11 +269,14 @@ _BY_HASH = (
     "WHERE content_hash IN {ids} AND story_id IS NOT NULL ORDER BY story_id, id"
 )
 # Keys rows of one bucket written after ``after`` and before ``before`` (see _KeyCache).
-_KEYS_SINCE = select(_k.c.article_id, _k.c.seq, _k.c.hashes, _k.c.bands).where(
-    _k.c.bucket == bindparam("bucket"), _k.c.seq > bindparam("after"),
-    _k.c.seq < bindparam("before"),
+# Integers and bytes, read through the driver (store._sql.driver_rows), as for the keys
+# written by _write_keys: SQLAlchemy's result handling only copied them, a statement per bucket
+# and batch.
+_KEYS_SINCE = (
+    "SELECT article_id, seq, hashes, bands FROM article_keys "
+    "WHERE bucket = {p} AND seq > {p} AND seq < {p}"
 )
-_LAST_SEQ = select(func.max(_k.c.seq))
+_LAST_SEQ = "SELECT max(seq) FROM article_keys"
 #: PostgreSQL advisory lock a transaction holds from numbering its keys rows to its commit, so
 #: that keys are numbered in commit order ("rndkeys" in ASCII; the migration lock is "roundup").
 _KEYS_LOCK_KEY = int.from_bytes(b"rndkeys", "big")
@@ -567,7 +570,7 @@ def _keys_seq(session: Session) -> int:
         return own
     if dialect_name(session) == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK_KEY)))
-    last = int(session.execute(_LAST_SEQ).scalar() or 0)
+    last = int(driver_rows(session, _LAST_SEQ, ())[0][0] or 0)
     seq = max(last + 1, _micros(utcnow()))
     session.info["article_keys_seq"] = (session.get_transaction(), seq)
     return seq
@@ -712,17 +715,13 @@ class _KeyCache:
                     cached = self.buckets[b] = _Bucket()
                 self.buckets.move_to_end(b)
                 before = own if own is not None else 2**62
-                rows = session.execute(
-                    _KEYS_SINCE, {"bucket": b, "after": cached.seq, "before": before}
-                ).all()
+                rows = driver_rows(session, _KEYS_SINCE, (b, cached.seq, before))
                 if rows:
                     cached.add(_unpack(rows))
                     cached.seq = max(r[1] for r in rows)
                 found += cached.find(probe)
                 if own is not None:  # this transaction's rows: used, not kept
-                    mine = session.execute(
-                        _KEYS_SINCE, {"bucket": b, "after": own - 1, "before": own + 1}
-                    ).all()
+                    mine = driver_rows(session, _KEYS_SINCE, (b, own - 1, own + 1))
                     if mine:
                         extra = _Bucket()
                         extra.add(_unpack(mine))
@@ -1411,7 +1410,7 @@ def _insert_stories(
     by the driver (store._sql.driver_insert_returning): SQLAlchemy's multi-row INSERT processed
     every parameter of every row through its execution context, ``now`` twice a row."""
     body = _NEW_STORY_COLUMNS[:-2]
-    bind = row_binder(session, _s, body)
+    bind = row_binder(session, _s, body, lists=("countries", "topics"))
     stamps = row_binder(session, _s, _NEW_STORY_COLUMNS[-2:])([now, now])
     values = []
     for row in rows:
@@ -1471,10 +1470,11 @@ def assign_story(
 
 
 def _ranked(
-    counter: Counter[str], first: dict[str, int], primary: Counter[str] | None = None
+    counter: dict[str, int], first: dict[str, int], primary: dict[str, int] | None = None
 ) -> list[str]:
-    primary = primary or Counter()
-    return sorted(counter, key=lambda k: (-primary[k], -counter[k], first[k]))
+    if primary is None:
+        return sorted(counter, key=lambda k: (-counter[k], first[k]))
+    return sorted(counter, key=lambda k: (-primary.get(k, 0), -counter[k], first[k]))
 
 
 def refresh_stories(
@@ -1542,21 +1542,23 @@ def _derived(
     countries (``countries_of``: article id → (code, is_primary), primary first, then by
     weight)."""
     rep = _representative(rows)
-    regions: Counter[str] = Counter()
-    countries: Counter[str] = Counter()
-    primary: Counter[str] = Counter()
-    topics: Counter[str] = Counter()
+    # Counts in plain dictionaries: a batch of new reports makes thousands of one-article
+    # stories, for which building four Counters cost more than the counting.
+    regions: dict[str, int] = {}
+    countries: dict[str, int] = {}
+    primary: dict[str, int] = {}
+    topics: dict[str, int] = {}
     first: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.region:
-            regions[row.region] += 1
+            regions[row.region] = regions.get(row.region, 0) + 1
             first.setdefault(row.region, i)
         for country, is_primary in countries_of.get(row.id, ()):
-            countries[country] += 1
-            primary[country] += is_primary
+            countries[country] = countries.get(country, 0) + 1
+            primary[country] = primary.get(country, 0) + is_primary
             first.setdefault(country, i)
         for topic in row.topics or ():
-            topics[topic] += 1
+            topics[topic] = topics.get(topic, 0) + 1
             first.setdefault(topic, i)
     region_order = _ranked(regions, first)
     return {
@@ -1578,15 +1580,15 @@ def _representative(rows: Sequence[Any]) -> Any:
     if not rows:
         return None
     sources = {row.source_id for row in rows}
-    credited = Counter(
+    credited = [
         row.credited_source_id
         for row in rows
         if row.credited_source_id
         and row.credited_source_id != row.source_id
         and row.credited_source_id in sources
-    )
+    ]
     if credited:
-        origin = credited.most_common(1)[0][0]
+        origin = Counter(credited).most_common(1)[0][0]
         return next(row for row in rows if row.source_id == origin)
     return rows[0]
 
