@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, exc, select
+from sqlalchemy import Table, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,19 +63,25 @@ def driver_executemany(session: Session, sql: str, rows: Iterable[Sequence[Any]]
         cursor.executemany(sql.format(p=mark), rows)
 
 
+def driver_rows(session: Session, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``sql`` (``{p}`` marks each parameter) for ``params``, through the driver's
+    cursor in the session's transaction: for columns the driver returns as SQLAlchemy would
+    (integers, text), whose rows SQLAlchemy's result machinery would only copy."""
+    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    with _driver_cursor(session) as cursor:
+        cursor.execute(sql.format(p=mark), params)
+        return [tuple(r) for r in cursor.fetchall()]
+
+
 def driver_rows_in(
     session: Session, sql: str, ids: Sequence[Any], size: int = CHUNK
 ) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` (whose ``{ids}`` stands for a parenthesised list of parameters) for
-    ``ids``, at most ``size`` a statement, through the driver's cursor in the session's
-    transaction: for columns the driver returns as SQLAlchemy would (integers, text), whose
-    rows SQLAlchemy's result machinery would only copy."""
-    mark = "?" if dialect_name(session) == "sqlite" else "%s"
+    ``ids``, at most ``size`` a statement, as :func:`driver_rows` reads them."""
     out: list[tuple[Any, ...]] = []
-    with _driver_cursor(session) as cursor:
-        for part in chunked(ids, size):
-            cursor.execute(sql.format(ids="(" + ", ".join([mark] * len(part)) + ")"), part)
-            out.extend(tuple(r) for r in cursor.fetchall())
+    for part in chunked(ids, size):
+        out.extend(driver_rows(session, sql.format(ids="(" + ", ".join(["{p}"] * len(part)) + ")"),
+                           part))
     return out
 
 
@@ -89,17 +95,34 @@ def bind_processors(session: Session, table: Table, columns: Sequence[str]) -> l
 
 
 def row_binder(
-    session: Session, table: Table, columns: Sequence[str]
+    session: Session, table: Table, columns: Sequence[str], *, lists: Sequence[str] = ()
 ) -> Callable[[list[Any]], list[Any]]:
     """A function that binds a row of values for ``columns`` (in that order), in place, as
     SQLAlchemy would bind them (:func:`bind_processors`), and returns it: for rows sent by
-    :func:`driver_insert_returning` or :func:`driver_executemany`."""
-    work = [(i, p) for i, p in enumerate(bind_processors(session, table, columns))
-            if p is not None]
+    :func:`driver_insert_returning` or :func:`driver_executemany`.
+
+    ``lists``: columns whose values are lists of strings (JSON), each distinct list bound once
+    per binder: a batch's rows repeat a few (articles' topics, stories' countries), and
+    serialising every one cost more than the rest of the row's binding."""
+    work = []
+    memo: list[tuple[int, Callable[[Any], Any], dict[tuple[str, ...], Any]]] = []
+    for i, process in enumerate(bind_processors(session, table, columns)):
+        if process is None:
+            continue
+        if columns[i] in lists:
+            memo.append((i, process, {}))
+        else:
+            work.append((i, process))
 
     def bind(row: list[Any]) -> list[Any]:
         for i, process in work:
             row[i] = process(row[i])
+        for i, process, seen in memo:
+            key = tuple(row[i])
+            bound = seen.get(key)
+            if bound is None:
+                bound = seen[key] = process(row[i])
+            row[i] = bound
         return row
 
     return bind
@@ -155,9 +178,7 @@ def upsert_insert(session: Session, table: Table) -> Any:
     raise NotImplementedError(f"no upsert for the {name} dialect")
 
 
-_SOURCE_IDS = select(source_table.c.id).where(
-    source_table.c.id.in_(bindparam("ids", expanding=True))
-)
+_SOURCE_IDS = "SELECT id FROM source WHERE id IN {ids}"
 
 
 def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -> None:
@@ -169,12 +190,11 @@ def ensure_sources(session: Session, source_ids: Sequence[str], now: datetime) -
     if not source_ids:
         return
     # Nearly always every source is there (``roundup harvest`` synchronises the registry first):
-    # one SELECT of the ids, prebuilt, costs a fraction of the multi-row INSERT (its JSON and
-    # date parameters, its statement built again on every call), which only the missing ones get.
+    # one SELECT of the ids, through the driver, costs a fraction of the multi-row INSERT (its
+    # JSON and date parameters, its statement built again on every call), which only the
+    # missing ones get.
     wanted = sorted(set(source_ids))
-    found: set[str] = set()
-    for part in chunked(wanted):
-        found.update(session.execute(_SOURCE_IDS, {"ids": part}).scalars())
+    found = {sid for sid, in driver_rows_in(session, _SOURCE_IDS, wanted)}
     missing = [sid for sid in wanted if sid not in found]
     if not missing:
         return

@@ -144,6 +144,18 @@ _EXISTING_COLUMNS = (_t.c.id, _t.c.source_id, _t.c.guid_key, _t.c.story_id) + tu
 )
 
 
+# The rows of a batch's keys already stored, on SQLite (see _load_existing), built once: the
+# statement and its cache key cost more to build on every batch than its execution.
+_PAIRS = func.json_each(bindparam("keys")).table_valued("value")
+_EXISTING_SQLITE = select(*_EXISTING_COLUMNS).select_from(_PAIRS).join(
+    _t,
+    and_(
+        _t.c.source_id == func.json_extract(_PAIRS.c.value, "$[0]"),
+        _t.c.guid_key == func.json_extract(_PAIRS.c.value, "$[1]"),
+    ),
+)
+
+
 def _load_existing(
     session: Session, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
@@ -152,15 +164,7 @@ def _load_existing(
         # SQLite runs "(source_id, guid_key) IN (…)" as a scan of the whole unique index, whose
         # cost grows with the table; a join from the keys (a JSON array) probes it once per key.
         for part in chunked(keys, 5000):
-            pairs = func.json_each(bindparam("keys", json.dumps(part))).table_valued("value")
-            stmt = select(*_EXISTING_COLUMNS).select_from(pairs).join(
-                _t,
-                and_(
-                    _t.c.source_id == func.json_extract(pairs.c.value, "$[0]"),
-                    _t.c.guid_key == func.json_extract(pairs.c.value, "$[1]"),
-                ),
-            )
-            for row in session.execute(stmt).mappings():
+            for row in session.execute(_EXISTING_SQLITE, {"keys": json.dumps(part)}).mappings():
                 found[(row["source_id"], row["guid_key"])] = dict(row)
         return found
     for part in chunked(keys, 400):
@@ -203,7 +207,7 @@ def _insert_new(
         return {}
     # The values bound as SQLAlchemy binds them (the same text, dates, JSON), then inserted by
     # the driver: ``now`` is bound once for the three columns of every row.
-    bind = row_binder(session, _t, _VALUE_COLUMNS)
+    bind = row_binder(session, _t, _VALUE_COLUMNS, lists=("topics",))
     stamps = row_binder(session, _t, _INSERT_COLUMNS[len(_VALUE_COLUMNS):])([now, now, now])
     rows = [bind([e.values[name] for name in _VALUE_COLUMNS]) + stamps for e in entries]
     back = driver_insert_returning(

@@ -17,10 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store._sql import chunked, ensure_sources, upsert_insert
+from store._sql import (
+    chunked,
+    driver_executemany,
+    driver_insert_returning,
+    driver_rows_in,
+    ensure_sources,
+    row_binder,
+    upsert_insert,
+)
 from store.models import FetchState, fetch_state_table
 from store.types import ensure_utc
 
@@ -124,52 +132,31 @@ class Fetched:
 
 
 _ft = fetch_state_table
-_STATES = select(
-    _ft.c.id, _ft.c.url, _ft.c.source_id, _ft.c.etag, _ft.c.last_modified, _ft.c.entries_seen
-).where(_ft.c.url.in_(bindparam("urls", expanding=True)))
-_RECORD = (
-    update(_ft)
-    .where(_ft.c.id == bindparam("b_id"))
-    .values(
-        source_id=bindparam("b_source_id"), etag=bindparam("b_etag"),
-        last_modified=bindparam("b_last_modified"), entries_seen=bindparam("b_entries"),
-        last_status=bindparam("b_status"), last_success=bindparam("b_now"),
-        last_attempt=bindparam("b_now"), last_error=None, consecutive_failures=0,
-        next_attempt=None, gone=False,
-    )
+# record_fetches' statements, through the driver (store._sql): integers and text read, values
+# bound by the columns' own processors (dates, booleans), as SQLAlchemy would bind them.
+_STATES = (
+    "SELECT id, url, source_id, etag, last_modified, entries_seen FROM fetch_state "
+    "WHERE url IN {ids}"
 )
+#: What a successful fetch leaves in its URL's row (record_fetch), in this order.
+_RECORDED = (
+    "source_id", "etag", "last_modified", "entries_seen", "last_status", "last_success",
+    "last_attempt", "last_error", "consecutive_failures", "next_attempt", "gone",
+)
+_RECORD = "UPDATE fetch_state SET " + ", ".join(f"{c} = {{p}}" for c in _RECORDED) + " WHERE id = {p}"
 
 
 def _state_rows(session: Session, urls: Sequence[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for part in chunked(sorted(set(urls))):
-        for row in session.execute(_STATES, {"urls": part}).mappings():
-            found[row["url"]] = dict(row)
-    return found
+    return {
+        url: {"id": id_, "source_id": source_id, "etag": etag, "last_modified": last_modified,
+              "entries_seen": entries_seen}
+        for id_, url, source_id, etag, last_modified, entries_seen
+        in driver_rows_in(session, _STATES, sorted(set(urls)))
+    }
 
 
-def record_fetches(session: Session, fetches: Sequence[Fetched], *, now: datetime) -> None:
-    """:func:`record_fetch` for each of ``fetches``, in order, in a few statements for all of
-    them (Core, not the ORM: one SELECT, an INSERT of the URLs without a row, one executemany
-    UPDATE), leaving the same rows. A feed harvest records a batch of fetches in one
-    transaction; one at a time, their ORM loads and flushes cost more than the rest of the
-    fetch state. Does not commit; returns nothing (:func:`record_fetch` returns the row)."""
-    if not fetches:
-        return
-    now = ensure_utc(now, "now")
-    rows = _state_rows(session, [f.url for f in fetches])
-    missing = {f.url: f.source_id for f in fetches if f.url not in rows}
-    if missing:
-        # As _state: the first source to record a URL creates its row.
-        ensure_sources(session, sorted(set(missing.values())), now)
-        stmt = upsert_insert(session, fetch_state_table).on_conflict_do_nothing(
-            index_elements=["url"]
-        )
-        session.execute(stmt, [{"source_id": sid, "url": url} for url, sid in missing.items()])
-        rows.update(_state_rows(session, list(missing)))
-    moved = sorted({f.source_id for f in fetches if rows[f.url]["source_id"] != f.source_id})
-    if moved:
-        ensure_sources(session, moved, now)  # a feed moved to another member in the registry
+def _leave(rows: dict[str, dict[str, Any]], fetches: Iterable[Fetched]) -> None:
+    """Apply ``fetches`` to their URLs' ``rows`` as :func:`record_fetch` would."""
     for f in fetches:  # in order: a URL fetched twice keeps what the later fetch leaves
         row = rows[f.url]
         row["source_id"] = f.source_id
@@ -181,11 +168,51 @@ def record_fetches(session: Session, fetches: Sequence[Fetched], *, now: datetim
             row["last_modified"] = f.last_modified
             row["entries_seen"] = f.entries
         row["status"] = f.status
-    session.execute(_RECORD, [
-        {"b_id": row["id"], "b_source_id": row["source_id"], "b_etag": row["etag"],
-         "b_last_modified": row["last_modified"], "b_entries": row["entries_seen"],
-         "b_status": row["status"], "b_now": now}
-        for row in (rows[url] for url in dict.fromkeys(f.url for f in fetches))
+
+
+def record_fetches(session: Session, fetches: Sequence[Fetched], *, now: datetime) -> None:
+    """:func:`record_fetch` for each of ``fetches``, in order, in a few statements for all of
+    them (through the driver, not the ORM: one SELECT, one INSERT of the URLs without a row,
+    one executemany UPDATE of the others), leaving the same rows. A feed harvest records a batch of fetches in
+    one transaction; one at a time, their ORM loads and flushes cost more than the rest of the
+    fetch state. Does not commit; returns nothing (:func:`record_fetch` returns the row)."""
+    if not fetches:
+        return
+    now = ensure_utc(now, "now")
+    urls = list(dict.fromkeys(f.url for f in fetches))
+    rows = _state_rows(session, urls)
+    stored_source = {url: row["source_id"] for url, row in rows.items()}
+    # A URL without a row gets it from an INSERT of what its fetches leave, rather than an
+    # empty row then updated (two more statements, in a first harvest for every feed).
+    new = [url for url in urls if url not in rows]
+    for url in new:
+        rows[url] = {"id": None, "etag": None, "last_modified": None, "entries_seen": 0}
+    # New rows' sources, and a feed moved to another member in the registry.
+    wanted = {f.source_id for f in fetches if stored_source.get(f.url) != f.source_id}
+    if wanted:
+        ensure_sources(session, sorted(wanted), now)
+    _leave(rows, fetches)
+    bind = row_binder(session, _ft, _RECORDED)
+
+    def recorded(row: dict[str, Any]) -> list[Any]:
+        return bind([row["source_id"], row["etag"], row["last_modified"], row["entries_seen"],
+                     row["status"], now, now, None, 0, None, False])
+
+    if new:
+        # As _state: the first source to record a URL creates its row.
+        back = driver_insert_returning(
+            session, _ft, ("url", *_RECORDED), [[url, *recorded(rows[url])] for url in new],
+            conflict=("url",), returning=("url",),
+        )
+        inserted = {url for url, in back}
+        raced = [url for url in new if url not in inserted]
+        if raced:  # another writer created these rows meanwhile: updated as the others are
+            rows.update(_state_rows(session, raced))
+            _leave(rows, [f for f in fetches if f.url in set(raced)])
+        new = [url for url in new if url in inserted]
+    done = set(new)
+    driver_executemany(session, _RECORD, [
+        [*recorded(rows[url]), rows[url]["id"]] for url in urls if url not in done
     ])
 
 

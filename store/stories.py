@@ -59,6 +59,7 @@ from store._sql import (
     dialect_name,
     driver_executemany,
     driver_insert_returning,
+    driver_rows,
     driver_rows_in,
     result_processors,
     row_binder,
@@ -84,7 +85,6 @@ from store.similarity import (
     NearDupMatcher,
     batch_key_arrays,
     index_keys,
-    jaccard_many,
     pack_features,
     prepared_for,
     prime_prepared,
@@ -166,11 +166,8 @@ class SameUrl(MatchLevel):
 
     def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
         urls = sorted({c.url for c in batch})
-        for part in chunked(urls):
-            for url, source_id, story_id, article_id in session.execute(
-                _BY_URL, {"ids": part}
-            ):
-                self._by_url.setdefault(url, []).append((source_id, story_id, article_id))
+        for url, source_id, story_id, article_id in driver_rows_in(session, _BY_URL, urls):
+            self._by_url.setdefault(url, []).append((source_id, story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
         for source_id, story_id, article_id in self._by_url.get(candidate.url, ()):
@@ -202,11 +199,8 @@ class SameText(MatchLevel):
 
     def prepare(self, session: Session, batch: Sequence[Candidate]) -> None:
         hashes = sorted({c.content_hash for c in batch if self._eligible(c)})
-        for part in chunked(hashes):
-            for content_hash, story_id, article_id in session.execute(
-                _BY_HASH, {"ids": part}
-            ):
-                self._by_hash.setdefault(content_hash, (story_id, article_id))
+        for content_hash, story_id, article_id in driver_rows_in(session, _BY_HASH, hashes):
+            self._by_hash.setdefault(content_hash, (story_id, article_id))
 
     def find(self, candidate: Candidate) -> int | None:
         if not self._eligible(candidate):
@@ -263,25 +257,37 @@ _MATCHER = NearDupMatcher()
 # bench/harvest.py's corpus: ~4% of the store's samples). "ids" is an expanding IN, the same
 # SQL as ``in_(list)``.
 _IDS = bindparam("ids", expanding=True)
+# The first two levels' lookups: text and integers, read through the driver
+# (store._sql.driver_rows_in), whose rows SQLAlchemy's expanding IN and result handling only
+# copied, a few hundred parameters a batch each.
 _BY_URL = (
-    select(_a.c.url, _a.c.source_id, _a.c.story_id, _a.c.id)
-    .where(_a.c.url.in_(_IDS), _a.c.story_id.is_not(None))
-    .order_by(_a.c.story_id)
+    "SELECT url, source_id, story_id, id FROM article "
+    "WHERE url IN {ids} AND story_id IS NOT NULL ORDER BY story_id"
 )
 _BY_HASH = (
-    select(_a.c.content_hash, _a.c.story_id, _a.c.id)
-    .where(_a.c.content_hash.in_(_IDS), _a.c.story_id.is_not(None))
-    .order_by(_a.c.story_id, _a.c.id)
+    "SELECT content_hash, story_id, id FROM article "
+    "WHERE content_hash IN {ids} AND story_id IS NOT NULL ORDER BY story_id, id"
 )
 # Keys rows of one bucket written after ``after`` and before ``before`` (see _KeyCache).
-_KEYS_SINCE = select(_k.c.article_id, _k.c.seq, _k.c.hashes, _k.c.bands).where(
-    _k.c.bucket == bindparam("bucket"), _k.c.seq > bindparam("after"),
-    _k.c.seq < bindparam("before"),
+# Integers and bytes, read through the driver (store._sql.driver_rows), as for the keys
+# written by _write_keys: SQLAlchemy's result handling only copied them, a statement per bucket
+# and batch.
+_KEYS_SINCE = (
+    "SELECT article_id, seq, hashes, bands FROM article_keys "
+    "WHERE bucket = {p} AND seq > {p} AND seq < {p}"
 )
-_LAST_SEQ = select(func.max(_k.c.seq))
+_LAST_SEQ = "SELECT max(seq) FROM article_keys"
 #: PostgreSQL advisory lock a transaction holds from numbering its keys rows to its commit, so
 #: that keys are numbered in commit order ("rndkeys" in ASCII; the migration lock is "roundup").
 _KEYS_LOCK_KEY = int.from_bytes(b"rndkeys", "big")
+# The last articles (with a story) of one source, for _warm: the n-th term of a UNION ALL of
+# one per source (``{p}`` marks the source and the limit).
+_RECENT = (
+    "SELECT * FROM (SELECT source_id, id, title, text FROM article "
+    "WHERE source_id = {p} AND story_id IS NOT NULL ORDER BY id DESC LIMIT {p}) AS recent{n}"
+)
+#: Sources per _warm statement (SQLite allows 500 terms in a compound SELECT).
+_RECENT_SOURCES = 100
 # Integers and text, read through the driver (store._sql.driver_rows_in).
 _STAMPS = "SELECT id, content_hash, url, title FROM article WHERE id IN {ids}"
 _DOC_ROWS = select(
@@ -300,6 +306,40 @@ _STORY_COUNTRIES = (
     "WHERE article.story_id IN {ids} "
     "ORDER BY article_country.article_id, article_country.is_primary DESC, "
     "article_country.weight DESC"
+)
+
+
+# What _stored_candidates reads of the candidate articles (see there), built once: the
+# statement and its cache key cost more to build on every batch than the rest of its execution
+# by SQLAlchemy. ``published`` is NULL for an article within the inner window.
+_CAND_PUBLISHED: Any = case(
+    (and_(_a.c.published >= bindparam("inner_lo"), _a.c.published <= bindparam("inner_hi")),
+     null()),
+    else_=_a.c.published,
+)
+_CAND_WHERE = (
+    _a.c.story_id.is_not(None), _a.c.published >= bindparam("lo"),
+    _a.c.published <= bindparam("hi"),
+)
+_CANDIDATES_PG = (
+    select(_a.c.id, _a.c.story_id, _k.c.seq, _CAND_PUBLISHED)
+    .join(_k, _k.c.article_id == _a.c.id)
+    .where(_a.c.id == func.any(bindparam("cand_ids", type_=ARRAY(BigInteger))), *_CAND_WHERE)
+)
+_CANDIDATES_SQLITE = (
+    select(func.count(), func.group_concat(_a.c.id), func.group_concat(_a.c.story_id),
+           func.group_concat(_k.c.seq),
+           func.group_concat(func.coalesce(_CAND_PUBLISHED, literal_column("''"))))
+    .select_from(_a)
+    .join(_k, _k.c.article_id == _a.c.id)
+    .where(
+        _a.c.id.in_(
+            select(literal_column("value"))
+            .select_from(func.json_each(bindparam("cand_ids")))
+            .scalar_subquery()
+        ),
+        *_CAND_WHERE,
+    )
 )
 
 
@@ -396,17 +436,17 @@ def _warm(session: Session, state: _DbState, source_ids: Iterable[str]) -> None:
     cold = sorted(set(source_ids) - state.warm)
     if not cold:
         return
-    window = state.learner.window
-    for source_id in cold:
-        # Newest first through ix_article_source_recent, stopping after ``window`` rows; then
-        # observed oldest first, as they were stored.
-        recent = (
-            select(_a.c.id, _a.c.title, _a.c.text)
-            .where(_a.c.source_id == source_id, _a.c.story_id.is_not(None))
-            .order_by(_a.c.id.desc())
-            .limit(window)
-        )
-        for _, title, text in reversed(session.execute(recent).all()):
+    recent: dict[str, list[tuple[int, str, str]]] = {source_id: [] for source_id in cold}
+    for part in chunked(cold, _RECENT_SOURCES):
+        # Newest first through ix_article_source_recent, stopping after ``window`` rows, for
+        # each source: one statement for the batch's new sources, where one each cost more in
+        # SQLAlchemy's execution than in the lookup.
+        sql = " UNION ALL ".join(_RECENT.format(n=i, p="{p}") for i in range(len(part)))
+        params = [value for source_id in part for value in (source_id, state.learner.window)]
+        for source_id, article_id, title, text in driver_rows(session, sql, params):
+            recent[source_id].append((article_id, title, text))
+    for source_id in cold:  # observed oldest first, as they were stored
+        for _, title, text in sorted(recent[source_id]):
             state.learner.observe(source_id, text or "", title or "")
     state.hinted.update(stored_boilerplate_hints(session, cold))
     state.warm.update(cold)
@@ -530,7 +570,7 @@ def _keys_seq(session: Session) -> int:
         return own
     if dialect_name(session) == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_KEYS_LOCK_KEY)))
-    last = int(session.execute(_LAST_SEQ).scalar() or 0)
+    last = int(driver_rows(session, _LAST_SEQ, ())[0][0] or 0)
     seq = max(last + 1, _micros(utcnow()))
     session.info["article_keys_seq"] = (session.get_transaction(), seq)
     return seq
@@ -595,7 +635,11 @@ class _Bucket:
     def add(self, columns: tuple[np.ndarray, ...]) -> None:
         if not columns[0].size:  # rows of articles without keys
             return
-        order = np.argsort(columns[0], kind="stable")
+        # Not a stable sort: the order of the entries of one hash does not matter (every caller
+        # counts pairs or collects sets), and numpy's default sort of int64 is several times
+        # faster than its stable one (bench/harvest.py's corpus: ~0.4 against ~1.9 ms for a
+        # batch's 12,000 keys).
+        order = np.argsort(columns[0])
         self.runs.append(tuple(col[order] for col in columns))
         self.count += columns[0].size
         if self.count * _BITS_PER_KEY > self.bits.size * 8:
@@ -609,7 +653,7 @@ class _Bucket:
             self._set(self.runs[-1][0])
         if len(self.runs) > KEY_CACHE_RUNS:
             merged = [np.concatenate(cols) for cols in zip(*self.runs, strict=True)]
-            order = np.argsort(merged[0], kind="stable")
+            order = np.argsort(merged[0])
             self.runs = [tuple(col[order] for col in merged)]
 
     def _set(self, hashes: np.ndarray) -> None:
@@ -671,17 +715,13 @@ class _KeyCache:
                     cached = self.buckets[b] = _Bucket()
                 self.buckets.move_to_end(b)
                 before = own if own is not None else 2**62
-                rows = session.execute(
-                    _KEYS_SINCE, {"bucket": b, "after": cached.seq, "before": before}
-                ).all()
+                rows = driver_rows(session, _KEYS_SINCE, (b, cached.seq, before))
                 if rows:
                     cached.add(_unpack(rows))
                     cached.seq = max(r[1] for r in rows)
                 found += cached.find(probe)
                 if own is not None:  # this transaction's rows: used, not kept
-                    mine = session.execute(
-                        _KEYS_SINCE, {"bucket": b, "after": own - 1, "before": own + 1}
-                    ).all()
+                    mine = driver_rows(session, _KEYS_SINCE, (b, own - 1, own + 1))
                     if mine:
                         extra = _Bucket()
                         extra.add(_unpack(mine))
@@ -725,34 +765,16 @@ def _stored_candidates(
     if not hashes.size:
         return nothing
     ids = np.unique(articles).tolist()
-    published: Any = case(
-        (and_(_a.c.published >= inner[0], _a.c.published <= inner[1]), null()),
-        else_=_a.c.published,
-    )
-    where = (_a.c.story_id.is_not(None), _a.c.published >= lo, _a.c.published <= hi)
+    bounds = {"lo": lo, "hi": hi, "inner_lo": inner[0], "inner_hi": inner[1]}
     if dialect_name(session) == "postgresql":
-        stmt = (
-            select(_a.c.id, _a.c.story_id, _k.c.seq, published)
-            .join(_k, _k.c.article_id == _a.c.id)
-            .where(_a.c.id == func.any(bindparam("cand_ids", ids, type_=ARRAY(BigInteger))), *where)
-        )
-        rows = session.execute(stmt).all()
+        rows = session.execute(_CANDIDATES_PG, {"cand_ids": ids, **bounds}).all()
         live = [np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in range(3)]
         when = np.fromiter((-1 if r[3] is None else _micros(r[3]) for r in rows), dtype=np.int64,
                            count=len(rows))
     else:
-        values: Any = select(literal_column("value")).select_from(
-            func.json_each(bindparam("cand_ids", json.dumps(ids)))
-        )
-        concat = func.group_concat
-        stmt = (
-            select(func.count(), concat(_a.c.id), concat(_a.c.story_id), concat(_k.c.seq),
-                   concat(func.coalesce(published, literal_column("''"))))
-            .select_from(_a)
-            .join(_k, _k.c.article_id == _a.c.id)
-            .where(_a.c.id.in_(values.scalar_subquery()), *where)
-        )
-        count, *lists = session.execute(stmt).one()
+        count, *lists = session.execute(
+            _CANDIDATES_SQLITE, {"cand_ids": json.dumps(ids), **bounds}
+        ).one()
         if not count:
             return nothing
         live = [np.fromstring(text, dtype=np.int64, sep=",") for text in lists[:3]]
@@ -805,9 +827,10 @@ def _matching(
     """Every pair ``(k, p)`` with ``keys[k] == probe[p]`` (same band and hash), as two index
     arrays: a sort and two binary searches instead of a dictionary of lists (tens of thousands
     of small Python containers per batch, which the garbage collector then keeps walking).
-    ``order``: ``argsort(keys_hash)`` when the caller has it."""
+    ``order``: ``argsort(keys_hash)`` when the caller has it. The pairs come in no particular
+    order (any sort will do, as in _Bucket.add): their callers count them."""
     if order is None:
-        order = np.argsort(keys_hash, kind="stable")
+        order = np.argsort(keys_hash)
     ordered = keys_hash[order]
     left = np.searchsorted(ordered, probe_hash, "left")
     count = np.searchsorted(ordered, probe_hash, "right") - left
@@ -832,24 +855,23 @@ def _stop_keys(hashes: np.ndarray, stories: np.ndarray) -> np.ndarray:
 
 
 def _top_pairs(
-    owner: np.ndarray, other: np.ndarray, limit: int
-) -> dict[int, list[tuple[int, int]]]:
-    """``{owner: [(other, shared), ...]}`` from one entry per shared key: the ``limit`` others
-    sharing the most keys with each owner, most first, then the highest ``other`` first."""
+    owner: np.ndarray, other: np.ndarray, limit: int, tiebreak: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(owners, others)`` from one entry per shared key: for each owner (in increasing order),
+    the ``limit`` others sharing the most keys with it, most first, then by ``tiebreak[other]``
+    (by default the highest ``other`` first). Arrays, not a dictionary of lists: the caller
+    goes on with them in numpy (NearDuplicate._estimate)."""
     if owner.size == 0:
-        return {}
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty
     pair, shared = np.unique(owner.astype(np.int64) << 32 | other.astype(np.int64),
                              return_counts=True)
     owners, others = pair >> 32, pair & 0xFFFFFFFF
-    order = np.lexsort((-others, -shared, owners))
-    owners, others, shared = owners[order], others[order], shared[order]
+    order = np.lexsort((-others if tiebreak is None else tiebreak[others], -shared, owners))
+    owners, others = owners[order], others[order]
     rank = np.arange(owners.size) - np.searchsorted(owners, owners, "left")
     keep = rank < limit
-    out: dict[int, list[tuple[int, int]]] = {}
-    for o, x, n in zip(owners[keep].tolist(), others[keep].tolist(), shared[keep].tolist(),
-                       strict=True):
-        out.setdefault(o, []).append((x, n))
-    return out
+    return owners[keep], others[keep]
 
 
 class NearDuplicate(MatchLevel):
@@ -874,10 +896,13 @@ class NearDuplicate(MatchLevel):
         self._ids: list[int] = []  # the batch's article ids, in date order
         self._position: dict[int, int] = {}
         self._keys: KeyArrays | None = None
-        self._stored: dict[int, list[tuple[Doc, int]]] = {}
-        # Position in the batch → [(earlier position, shared keys)]: what a BandIndex of the
-        # batch's assigned articles would answer, computed for the whole batch at once.
-        self._in_batch: dict[int, list[tuple[int, int]]] = {}
+        # Article id → [(stored candidate's Doc, its story, j)], best first; ``j``: the
+        # candidates' text similarity (see _estimate), None unless both texts are long.
+        self._stored: dict[int, list[tuple[Doc, int, float | None]]] = {}
+        # Position in the batch → [(earlier article's id, j)] in the order BandIndex.candidates
+        # gives (most shared keys first): what a BandIndex of the batch's assigned articles would
+        # answer, computed for the whole batch at once.
+        self._in_batch: dict[int, list[tuple[int, float | None]]] = {}
         self._batch_story: dict[int, int] = {}
         self._why: dict[int, str] = {}
         self._bridges: dict[int, list[int]] = {}
@@ -896,16 +921,30 @@ class NearDuplicate(MatchLevel):
         keys = self._keys = batch_key_arrays([self.docs[cid] for cid in self._ids])
 
         # The batch's own articles: query keys of each against the stored keys of the others.
-        order = np.argsort(keys.query_hash, kind="stable")
+        order = np.argsort(keys.query_hash)
         q, k = _matching(
             keys.query_hash, keys.query_band, keys.index_hash, keys.index_band, order
         )
         mine, theirs = keys.query_doc[q], keys.index_doc[k]
         other = theirs < mine  # articles are decided in this order: only earlier ones count
-        self._in_batch = _top_pairs(mine[other], theirs[other], len(self._ids))
+        # BandIndex.candidates' order: most shared keys first, then by the id as text.
+        as_text = np.empty(len(self._ids), dtype=np.int64)
+        as_text[sorted(range(len(self._ids)), key=lambda i: str(self._ids[i]))] = np.arange(
+            len(self._ids)
+        )
+        in_batch = _top_pairs(mine[other], theirs[other], len(self._ids), as_text)
+        stored = (self._stored_pairs(session, state, ordered, keys, order)
+                  if keys.query_hash.size else None)
+        self._estimate(stored, in_batch)
 
-        if keys.query_hash.size == 0:
-            return
+    def _stored_pairs(
+        self, session: Session, state: _DbState, ordered: Sequence[Candidate], keys: KeyArrays,
+        order: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, Doc], dict[int, int]] | None:
+        """The best :data:`MAX_CANDIDATES` stored articles sharing keys with each position of
+        the batch (``ordered``, whose keys are ``keys``; ``order``: the argsort of their query
+        hashes), most shared keys first: ``(positions, article ids)`` (:func:`_top_pairs`),
+        their Docs by id and their stories by id."""
         buckets: set[int] = set()
         for c in ordered:
             buckets.update(_buckets(c.published))
@@ -919,14 +958,12 @@ class NearDuplicate(MatchLevel):
             session, state, hashes, sorted(buckets), lo, hi, inner
         )
         if not stored_band.size:
-            return
+            return None
         stop = _stop_keys(stored_hash, stored_story)
         if stop.size:
             keep = ~np.isin(stored_hash, stop)
             stored_id, stored_hash, stored_band = stored_id[keep], stored_hash[keep], stored_band[keep]
             stored_story, stored_when = stored_story[keep], stored_when[keep]
-        article_id = stored_id.tolist()
-        story_id = stored_story.tolist()
         q, r = _matching(keys.query_hash, keys.query_band, stored_hash, stored_band, order)
         # Each new article's own window (the query used the batch's).
         when = np.array([_micros(c.published) for c in ordered], dtype=np.int64)
@@ -934,15 +971,65 @@ class NearDuplicate(MatchLevel):
         near = (stored_when[r] == -1) | (
             np.abs(stored_when[r] - when[mine]) <= window // _MICROSECOND
         )
-        top = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
-        story_of = dict(zip(article_id, story_id, strict=True))
-        docs_by_id = self._load_docs(
-            session, state, {aid for found in top.values() for aid, _ in found}
-        )
-        for pos, found in top.items():
-            self._stored[self._ids[pos]] = [
-                (docs_by_id[aid], story_of[aid]) for aid, _ in found if aid in docs_by_id
-            ]
+        positions, article_ids = _top_pairs(mine[near], stored_id[r][near], MAX_CANDIDATES)
+        story_of = dict(zip(stored_id.tolist(), stored_story.tolist(), strict=True))
+        docs_by_id = self._load_docs(session, state, set(article_ids.tolist()))
+        return positions, article_ids, docs_by_id, story_of
+
+    def _estimate(
+        self,
+        stored: tuple[np.ndarray, np.ndarray, dict[int, Doc], dict[int, int]] | None,
+        in_batch: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Fill ``_stored`` and ``_in_batch`` from the candidate pairs (``_stored_pairs``, and
+        ``(positions, earlier positions)``), with the text similarity ``j`` of every pair of
+        long texts (``jaccard_estimate`` of their signatures, which NearDupMatcher.rejects
+        takes): all the batch's pairs in one numpy comparison, where a call of ``jaccard_many``
+        per new article stacked its candidates' signatures each time (a third of ``find``'s CPU
+        on bench/harvest.py's corpus). The same integer count over the same length, so the same
+        floats."""
+        ids, docs = self._ids, self.docs
+        # Rows of one signature matrix, one per long text (-1: a short one, no ``j``).
+        values: list[np.ndarray] = []
+        empty: list[bool] = []
+
+        def row(doc: Doc) -> int:
+            if doc.is_short:
+                return -1
+            sig = doc.signature
+            values.append(sig.values)
+            empty.append(sig.size == 0)
+            return len(values) - 1
+
+        new_row = np.array([row(docs[cid]) for cid in ids], dtype=np.int64)
+        positions, earlier = in_batch
+        left, right = new_row[positions], new_row[earlier]
+        found: list[tuple[int, Doc, int]] = []
+        if stored is not None:
+            at, article_ids, docs_by_id, story_of = stored
+            # Each stored candidate's row; -2: its Doc could not be made (not read back).
+            distinct = np.unique(article_ids)
+            rows = np.array([row(docs_by_id[aid]) if aid in docs_by_id else -2
+                             for aid in distinct.tolist()], dtype=np.int64)
+            theirs = rows[np.searchsorted(distinct, article_ids)]
+            at, article_ids, theirs = at[theirs != -2], article_ids[theirs != -2], theirs[theirs != -2]
+            found = [(pos, docs_by_id[aid], story_of[aid])
+                     for pos, aid in zip(at.tolist(), article_ids.tolist(), strict=True)]
+            left, right = np.r_[new_row[at], left], np.r_[theirs, right]
+        j = np.full(left.size, -1.0)  # -1: no estimate
+        both = (left >= 0) & (right >= 0)
+        if both.any():
+            matrix = np.concatenate(values).reshape(len(values), -1)
+            a, b = left[both], right[both]
+            hollow = np.array(empty)
+            counts = (matrix[a] == matrix[b]).sum(axis=1)
+            j[both] = np.where(hollow[a] | hollow[b], 0.0, counts / matrix.shape[1])
+        quick = [None if x < 0 else x for x in j.tolist()]
+        for (pos, doc, story), x in zip(found, quick, strict=False):
+            self._stored.setdefault(ids[pos], []).append((doc, story, x))
+        for pos, e, x in zip(positions.tolist(), earlier.tolist(), quick[len(found):],
+                             strict=True):
+            self._in_batch.setdefault(pos, []).append((ids[e], x))
 
     @staticmethod
     def _load_docs(session: Session, state: _DbState, ids: set[int]) -> dict[int, Doc]:
@@ -969,33 +1056,22 @@ class NearDuplicate(MatchLevel):
             out[r.id] = doc
         return out
 
-    def _batch_candidates(self, candidate_id: int) -> list[int]:
-        """The batch's assigned articles sharing a key with the candidate, most shared first
-        (as :meth:`BandIndex.candidates` orders them)."""
-        ids, assigned = self._ids, self._batch_story
-        shared = {
-            ids[j]: n
-            for j, n in self._in_batch.get(self._position[candidate_id], ())
-            if ids[j] in assigned
-        }
-        return sorted(shared, key=lambda i: (-shared[i], str(i)))[:MAX_CANDIDATES]
-
     def find(self, candidate: Candidate) -> int | None:
         doc = self.docs.get(candidate.id)
         if doc is None:
             return None
-        pool = list(self._stored.get(candidate.id, ()))
-        for earlier in self._batch_candidates(candidate.id):
-            pool.append((self.docs[earlier], self._batch_story[earlier]))
+        assigned = self._batch_story
+        earlier = [
+            (self.docs[e], assigned[e], j)
+            for e, j in self._in_batch.get(self._position[candidate.id], ()) if e in assigned
+        ]
         found: list[tuple[float, int, Decision, Hashable]] = []
         # Most candidates are long texts in the same language below the MinHash threshold: their
-        # similarity is computed for all of them at once, and they are passed over without
-        # building same_story's refusal (matcher.rejects mirrors its first checks).
-        longs = [cand for cand, _ in pool if not cand.is_short] if not doc.is_short else []
-        quick = dict(zip(map(id, longs), jaccard_many(doc, longs), strict=True))
+        # similarity was computed for the whole batch at once (_estimate), and they are passed
+        # over without building same_story's refusal (matcher.rejects mirrors its first checks).
         rejects = self.matcher.rejects
-        for cand, story_id in pool:
-            j = quick.get(id(cand))
+        for cand, story_id, j in (*self._stored.get(candidate.id, ()),
+                                  *earlier[:MAX_CANDIDATES]):
             if j is not None and rejects(doc, cand, j):
                 continue
             decision = self.matcher.same_story(doc, cand)
@@ -1334,7 +1410,7 @@ def _insert_stories(
     by the driver (store._sql.driver_insert_returning): SQLAlchemy's multi-row INSERT processed
     every parameter of every row through its execution context, ``now`` twice a row."""
     body = _NEW_STORY_COLUMNS[:-2]
-    bind = row_binder(session, _s, body)
+    bind = row_binder(session, _s, body, lists=("countries", "topics"))
     stamps = row_binder(session, _s, _NEW_STORY_COLUMNS[-2:])([now, now])
     values = []
     for row in rows:
@@ -1394,10 +1470,11 @@ def assign_story(
 
 
 def _ranked(
-    counter: Counter[str], first: dict[str, int], primary: Counter[str] | None = None
+    counter: dict[str, int], first: dict[str, int], primary: dict[str, int] | None = None
 ) -> list[str]:
-    primary = primary or Counter()
-    return sorted(counter, key=lambda k: (-primary[k], -counter[k], first[k]))
+    if primary is None:
+        return sorted(counter, key=lambda k: (-counter[k], first[k]))
+    return sorted(counter, key=lambda k: (-primary.get(k, 0), -counter[k], first[k]))
 
 
 def refresh_stories(
@@ -1465,21 +1542,23 @@ def _derived(
     countries (``countries_of``: article id → (code, is_primary), primary first, then by
     weight)."""
     rep = _representative(rows)
-    regions: Counter[str] = Counter()
-    countries: Counter[str] = Counter()
-    primary: Counter[str] = Counter()
-    topics: Counter[str] = Counter()
+    # Counts in plain dictionaries: a batch of new reports makes thousands of one-article
+    # stories, for which building four Counters cost more than the counting.
+    regions: dict[str, int] = {}
+    countries: dict[str, int] = {}
+    primary: dict[str, int] = {}
+    topics: dict[str, int] = {}
     first: dict[str, int] = {}
     for i, row in enumerate(rows):
         if row.region:
-            regions[row.region] += 1
+            regions[row.region] = regions.get(row.region, 0) + 1
             first.setdefault(row.region, i)
         for country, is_primary in countries_of.get(row.id, ()):
-            countries[country] += 1
-            primary[country] += is_primary
+            countries[country] = countries.get(country, 0) + 1
+            primary[country] = primary.get(country, 0) + is_primary
             first.setdefault(country, i)
         for topic in row.topics or ():
-            topics[topic] += 1
+            topics[topic] = topics.get(topic, 0) + 1
             first.setdefault(topic, i)
     region_order = _ranked(regions, first)
     return {
@@ -1501,15 +1580,15 @@ def _representative(rows: Sequence[Any]) -> Any:
     if not rows:
         return None
     sources = {row.source_id for row in rows}
-    credited = Counter(
+    credited = [
         row.credited_source_id
         for row in rows
         if row.credited_source_id
         and row.credited_source_id != row.source_id
         and row.credited_source_id in sources
-    )
+    ]
     if credited:
-        origin = credited.most_common(1)[0][0]
+        origin = Counter(credited).most_common(1)[0][0]
         return next(row for row in rows if row.source_id == origin)
     return rows[0]
 
