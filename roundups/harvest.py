@@ -276,8 +276,10 @@ def _load_pipeline_modules() -> None:
     import store.sources  # noqa: F401
     import store.stories  # noqa: F401
     from scrapers.feedwork import warm
+    from store.similarity import warm_up as warm_similarity
 
     warm()
+    warm_similarity()
     # The ORM sets its mapped classes up on their first query (some 30 ms), a class-level
     # start-up cost like an import: done here, not in the crawl's first fetch-state lookup.
     configure_mappers()

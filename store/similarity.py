@@ -1184,6 +1184,13 @@ def _place_words() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(exact), frozenset(stems)
 
 
+def warm_up() -> None:
+    """Build the data the cross-language rule loads on first use (the gazetteer's place words,
+    ~15 ms once the gazetteer is loaded): a harvest calls it before its crawl, as it loads the
+    language model, so that the store's first comparison does not."""
+    _place_words()
+
+
 @lru_cache(maxsize=1 << 14)
 def _is_place(word: str) -> bool:
     """Whether the name feature ``word`` is a place name of the gazetteer (see :func:`_place_words`)."""
