@@ -1033,11 +1033,15 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
     if "#" in raw:
         neutral.update("#:" + normalise_text(h) for h in _HASHTAG.findall(raw))
     toks = _tokens(title)
+    # An ASCII text without a digit has no digit token (normalising ASCII text only lowers
+    # it): only the title's tokens are then scanned (~3 us of a 1.5 KB text); the text's
+    # are still read, after them, for a date's month.
+    scan = toks if not text.isascii() or any(d in text for d in "0123456789") else toks[:]
     toks += tokens if tokens is not None else _tokens(text)
     months = _MONTHS
     n = len(toks)
     isdigit = str.isdigit
-    for i in compress(count(), map(isdigit, toks)):  # the digit tokens' positions, read in C
+    for i in compress(count(), map(isdigit, scan)):  # the digit tokens' positions, read in C
         tok = toks[i]
         digits = tok.lstrip("0")
         if len(digits) >= 2:
@@ -1835,9 +1839,11 @@ def prepare_keys(
                                                                       feat.values]
         sizes = (-1 if packed is None else packed[2], lead.size, feat.size)
         *inputs, assumed, kind = part
+        # Every signature's values are uint32 already: their bytes joined, without a
+        # concatenated copy and its conversion.
         out.append(PreparedKeys(
             KEYS_FINGERPRINT, *inputs,
-            np.concatenate(values).astype(np.uint32).tobytes(), sizes, doc.features, assumed,
+            b"".join([v.tobytes() for v in values]), sizes, doc.features, assumed,
             doc.word_count, doc.text_key, kind,
         ))
     return out
