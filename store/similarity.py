@@ -416,7 +416,10 @@ def _is_generic_boilerplate(
     if segment.count(" ") >= _FOOTER_MAX_WORDS:
         return False
     norm = (normalise_text(segment) if norm is None else norm).strip()
-    return _GENERIC_START_RE.match(norm) is not None or any(p in norm for p in phrases)
+    if _GENERIC_START_RE.match(norm) is not None:
+        return True
+    # Most texts hold none of the phrases: then no generator is made for each segment.
+    return bool(phrases) and any(p in norm for p in phrases)
 
 
 def _phrase_automaton() -> ahocorasick.Automaton:
