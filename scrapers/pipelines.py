@@ -294,14 +294,15 @@ class StorePipeline(_Base):
             return  # a batch of fetch states alone (304s, failures) is quick to write at the end
         if backlog() == 0:
             self.flush()
-            if self.checkpoint is None:
+            if self.checkpoint is None or not self.checkpoint.is_alive():
                 self._start_checkpoint()
 
     def _start_checkpoint(self) -> None:
         """Fold the write-ahead log into the database file (``store.db.checkpoint_wal``) on a
-        thread of its own, once, when the crawl starts draining: it then runs while the workers
-        read the last feeds, and closing the store at the crawl's end (which checkpoints what
-        is left) has only the last batches' pages to copy, not the whole run's."""
+        thread of its own, while the crawl drains (again after each write then, unless one is
+        still running): it runs while the workers read the last feeds, and closing the store at
+        the crawl's end (which checkpoints what is left) has only the last batch's pages to
+        copy, not the whole run's."""
         import threading
 
         from store.db import checkpoint_wal
