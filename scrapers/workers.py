@@ -290,13 +290,20 @@ class WorkerPool:
             job = self._queue.popleft()
             if job.future.done():  # cancelled while queued
                 continue
+            try:
+                data = _frame((job.fn, job.args))
+            except Exception as exc:  # noqa: BLE001 - this job's failure, not the pool's
+                # Never sent, so never in a worker's queue: its caller gets the error, and the
+                # answers of the others stay matched to their jobs.
+                job.future.set_exception(WorkerError(
+                    f"the job could not be sent to a worker: {type(exc).__name__}: {exc}"))
+                continue
             if not worker.inflight:
                 worker.busy_since = time.monotonic()
             worker.inflight.append(job)
-            self._send(worker, job)
+            self._send(worker, job, data)
 
-    def _send(self, worker: _Worker, job: _Job) -> None:
-        data = _frame((job.fn, job.args))
+    def _send(self, worker: _Worker, job: _Job, data: bytes) -> None:
         if worker.unsent:
             worker.unsent += data
             return

@@ -323,3 +323,20 @@ def test_jobs_within_the_timeout_are_untouched():
 
     # Four jobs of 0.3 s each in one worker: together longer than the timeout, each well within.
     assert run(go()) == ([0, 1, 2, 3], 0)
+
+
+def test_a_job_that_cannot_be_sent_fails_alone_and_the_pool_goes_on():
+    async def go() -> tuple[Any, list[int]]:
+        pool = WorkerPool(1)
+        try:
+            # A lambda cannot be pickled to a worker process.
+            bad = asyncio.ensure_future(pool.run(lambda: 1))
+            good = [asyncio.ensure_future(pool.run(square, n)) for n in range(4)]
+            failed = await asyncio.gather(bad, return_exceptions=True)
+            return failed[0], list(await asyncio.wait_for(asyncio.gather(*good), 30))
+        finally:
+            pool.close()
+
+    error, squares = run(go())
+    assert isinstance(error, workers.WorkerError) and "could not be sent" in str(error)
+    assert squares == [0, 1, 4, 9]
