@@ -1035,12 +1035,12 @@ def neutral_features(title: str, text: str, tokens: Sequence[str] | None = None)
         neutral.update("@:" + normalise_text(h) for h in _HANDLE.findall(raw))
     if "#" in raw:
         neutral.update("#:" + normalise_text(h) for h in _HASHTAG.findall(raw))
-    toks = _tokens(title)
+    title_toks = _tokens(title)
+    toks = title_toks + list(tokens if tokens is not None else _tokens(text))
     # An ASCII text without a digit has no digit token (normalising ASCII text only lowers
     # it): only the title's tokens are then scanned (~3 us of a 1.5 KB text); the text's
     # are still read, after them, for a date's month.
-    scan = toks if not text.isascii() or any(d in text for d in "0123456789") else toks[:]
-    toks += tokens if tokens is not None else _tokens(text)
+    scan = toks if not text.isascii() or any(d in text for d in "0123456789") else title_toks
     months = _MONTHS
     n = len(toks)
     isdigit = str.isdigit
