@@ -35,6 +35,11 @@ class CpuMeter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from scrapers.workers import wait_for_stopped_workers
+
+        # A crawl's worker processes are reaped by the pool's thread after it returns: their
+        # CPU counts in RUSAGE_CHILDREN only once they are.
+        wait_for_stopped_workers()
         after_self = resource.getrusage(resource.RUSAGE_SELF)
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.main = (after_self.ru_utime + after_self.ru_stime

@@ -183,11 +183,9 @@ def child(mode: str, db: str, sources: str) -> None:
             real_close(self, stats)
 
         sc.MemoryStatsCollector._persist_stats = keep  # type: ignore[method-assign]
-    from scrapers.workers import wait_for_stopped_workers
 
     with CpuMeter() as cpu:
         summary = run_harvest(db, sources, overrides=overrides)
-        wait_for_stopped_workers()  # their CPU counts once they are reaped
     if mode == "spider":
         new = counted.get("bench/reports", 0)
         via = {k.rsplit("/", 1)[-1]: v for k, v in counted.items() if k.startswith("bench/via/")}

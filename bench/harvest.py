@@ -142,11 +142,9 @@ def feedparser_baseline(root: Path, feeds: int) -> float:
 def child(db: str, sources: str, workers: str = "-1") -> None:
     # -1: the default (one worker per core, at a lower priority); 0: everything in the harvest process.
     from roundups.harvest import run_harvest
-    from scrapers.workers import wait_for_stopped_workers
 
     with CpuMeter() as cpu:
         summary = run_harvest(db, sources, overrides={**OVERRIDES, "ROUNDUP_WORKERS": int(workers)})
-        wait_for_stopped_workers()  # their CPU counts once they are reaped
     print(json.dumps({**cpu.figures(), "seconds": summary.seconds, "new": summary.total("new"),
                       "unchanged": summary.total("unchanged"), "exit": summary.exit_code,
                       "not_modified": summary.total("feeds_not_modified")}))
