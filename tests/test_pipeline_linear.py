@@ -4,9 +4,10 @@ workers compute for the store (``store.similarity.extract_features``; feedparser
 Each case runs on 100 KB and on 1 MB of the same hostile pattern. Linear code takes about 10×
 longer on the larger input, quadratic code about 100×; the bound of 40× on the best of a few runs
 (with a floor for timer noise on tiny durations) tells them apart without depending on the
-machine's speed. Times are the process's CPU time, not the clock's: on a loaded machine (a CI
-runner, the suite run beside other jobs) the clock ran 3× slower on some 1 MB runs and made a
-linear function look quadratic.
+machine's speed. A case over the bound is measured again, twice at most, before it fails. Times
+are the process's CPU time, not the clock's: on a loaded machine (a CI runner, the suite run
+beside other jobs) the clock ran 3× slower on some 1 MB runs and made a linear function look
+quadratic.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ NOW = datetime(2024, 6, 1, tzinfo=UTC)
 SMALL, BIG = 100_000, 1_000_000
 MAX_RATIO = 40
 FLOOR_SECONDS = 0.005
+RETRIES = 2
 
 PATTERNS = {
     "no-spaces": "x",
@@ -104,9 +106,17 @@ def _seconds(function: Callable[[str], object], value: str, repeat: int) -> floa
 def test_linear_time(name: str, pattern: str) -> None:
     function = FUNCTIONS[name]
     function(_text(PATTERNS[pattern], 1_000))  # warm caches and lazy models
-    small = _seconds(function, _text(PATTERNS[pattern], SMALL), repeat=3)
-    big = _seconds(function, _text(PATTERNS[pattern], BIG), repeat=2)
+    small_text, big_text = _text(PATTERNS[pattern], SMALL), _text(PATTERNS[pattern], BIG)
+    small = _seconds(function, small_text, repeat=3)
+    big = _seconds(function, big_text, repeat=2)
     assert big < 10.0, f"{name} took {big:.1f} s on 1 MB of {pattern!r}"
+    # Noise only ever adds time. A linear function that lost a run to it (CI once measured 836 ms
+    # for a 130 ms run) passes on a new measurement; a quadratic one fails every one of them.
+    for _ in range(RETRIES):
+        if big <= MAX_RATIO * max(small, FLOOR_SECONDS):
+            break
+        small = min(small, _seconds(function, small_text, repeat=3))
+        big = min(big, _seconds(function, big_text, repeat=2))
     assert big <= MAX_RATIO * max(small, FLOOR_SECONDS), (
         f"{name}: {small * 1e3:.1f} ms on 100 KB but {big * 1e3:.1f} ms on 1 MB of {pattern!r}"
     )
