@@ -207,3 +207,46 @@ def test_record_fetches_leaves_what_record_fetch_one_by_one_leaves(store_db) -> 
             results.append(_fetch_rows(session))
     assert results[0] == results[1]
     assert len(results[0]) == 6
+
+
+# PostgreSQL only: SQLite lets one writer in at a time, so no other can commit in between.
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_record_fetches_updates_a_row_another_writer_created_after_its_read(
+    store_db, monkeypatch
+) -> None:
+    """Two harvests on PostgreSQL: between record_fetches' read (no row for the URL) and its
+    INSERT … ON CONFLICT DO NOTHING, the other writer commits the URL's row. The INSERT skips
+    it; the row is then read again and updated as record_fetch would have updated it."""
+    import store.fetchstate as fetchstate
+
+    _, factory = store_db
+    read = fetchstate._state_rows
+    raced = []
+
+    def read_then_the_other_writer_commits(session, urls):
+        rows = read(session, urls)
+        if not raced:
+            raced.append(True)
+            with factory() as other:
+                record_fetch(other, "b", FEED, status=200, etag='"theirs"', last_modified="Mon",
+                             now=NOW, entries=3)
+                other.commit()
+        return rows
+
+    monkeypatch.setattr(fetchstate, "_state_rows", read_then_the_other_writer_commits)
+    later = NOW + timedelta(minutes=5)
+    with factory() as session:
+        record_fetches(session, [Fetched("a", FEED, 304, None, "Tue"),
+                                 Fetched("a", FEED + "2", 200, '"new"', None, 4)], now=later)
+        session.commit()
+    assert raced
+    cols = [c.name for c in fetchstate.fetch_state_table.c if c.name != "id"]
+    with factory() as session:
+        rows = {row["url"]: row for row in (dict(zip(cols, r, strict=True))
+                                            for r in _fetch_rows(session))}
+    assert sorted(rows) == [FEED, FEED + "2"]
+    mine = rows[FEED]
+    # The 304 kept the other writer's ETag, took its own Last-Modified and moved the feed to "a".
+    assert (mine["source_id"], mine["etag"], mine["last_modified"], mine["last_status"],
+            mine["entries_seen"]) == ("a", '"theirs"', "Tue", 304, 3)
+    assert mine["last_success"] is not None and mine["consecutive_failures"] == 0
