@@ -788,3 +788,22 @@ def test_concurrent_writers_number_keys_in_commit_order_and_a_later_copy_joins_b
         session.expire_all()
         stories = {a.story_id for a in session.scalars(select(ArticleRow))}
         assert stories == {third.story_id}, [a.match_reason for a in session.scalars(select(ArticleRow))]
+
+
+@pytest.mark.parametrize("width", [128, 64, 8, 100, 3])
+def test_equal_counts_counts_the_equal_columns_of_each_pair_of_rows(width: int) -> None:
+    """The batched comparison of signature pairs (word-wise for widths that are multiples of 8
+    under 256, plainly otherwise) gives ``(matrix[a] == matrix[b]).sum(axis=1)``, across chunks."""
+    import numpy as np
+
+    from store.stories import _EQUAL_CHUNK, _equal_counts
+
+    rng = np.random.default_rng(width)
+    matrix = rng.integers(0, 4, size=(300, width), dtype=np.uint64)  # many equal values
+    matrix[7] = matrix[8]  # a fully equal pair
+    pairs = 2 * _EQUAL_CHUNK + 17
+    a, b = rng.integers(0, 300, pairs), rng.integers(0, 300, pairs)
+    a[0], b[0] = 7, 8
+    counts = _equal_counts(matrix, a, b)
+    assert counts.tolist() == (matrix[a] == matrix[b]).sum(axis=1).tolist()
+    assert counts[0] == width
