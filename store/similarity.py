@@ -111,6 +111,10 @@ _ASCII_NONWORD = bytes(
 ) + b" " * 128
 
 
+#: ASCII bytes: a word character (what ``_words`` keeps) → "x", any other → " ".
+_ASCII_WORD_MARK = bytes(0x20 if c == 0x20 else 0x78 for c in _ASCII_NONWORD)
+
+
 def _words(norm: str) -> list[str]:
     """``_WORD.findall(norm)``, with a fast path for ASCII text."""
     if norm.isascii():
@@ -1280,7 +1284,11 @@ _STOPWORDS = set(
 
 
 def _content_words(text: str) -> list[str]:
-    return [t for t in _tokens(text) if t not in _STOPWORDS and (len(t) >= 3 or t.isdigit())]
+    return _content_tokens(_tokens(text))
+
+
+def _content_tokens(tokens: Iterable[str]) -> list[str]:
+    return [t for t in tokens if t not in _STOPWORDS and (len(t) >= 3 or t.isdigit())]
 
 
 def _strip_tracking(url: str) -> str:
@@ -1383,11 +1391,7 @@ class Doc:
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
-        lead = " ".join(self.body.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
-        text = f"{self.title} {lead}"
-        if "http" in text or "www." in text:  # a link's host and path words are not the story's
-            text = _URL.sub(" ", text)
-        return frozenset(_content_words(text))
+        return _lead_words(self.title, self.body)
 
     @cached_property
     def lead_signature(self) -> Signature:
@@ -1421,6 +1425,27 @@ class Doc:
     @cached_property
     def token_set(self) -> frozenset[str]:
         return frozenset(_tokens(f"{self.title} {self.body}"))
+
+
+def _lead_words(title: str, body: str, tokens: Sequence[str] | None = None) -> frozenset[str]:
+    """``Doc.lead_words``: the content words of the title and of the body's first LEAD_WORDS
+    words. ``tokens``: ``_words(normalise_text(body))``, when the caller has them."""
+    chunks = body.split(maxsplit=LEAD_WORDS)
+    if tokens is not None and title.isascii() and body.isascii():
+        # The body up to its (LEAD_WORDS + 1)th word (split strips only the remainder's start).
+        prefix = body[: len(body) - len(chunks[LEAD_WORDS])] if len(chunks) > LEAD_WORDS else body
+        if not ("http" in title or "www." in title or "http" in prefix or "www." in prefix):
+            # ASCII text normalises to its lower case, and each whitespace character ends a
+            # word: the lead's words are the body's first ones, as many as start in ``prefix``
+            # (each word character marked "x", the words counted as " x" after a space). No
+            # string is made and hashed again for them (half the cost).
+            marked = prefix.encode("ascii").translate(_ASCII_WORD_MARK)
+            lead = _words(title.lower()) + list(tokens[: (b" " + marked).count(b" x")])
+            return frozenset(_content_tokens(lead))
+    text = f"{title} {' '.join(chunks[:LEAD_WORDS])}"
+    if "http" in text or "www." in text:  # a link's host and path words are not the story's
+        text = _URL.sub(" ", text)
+    return frozenset(_content_words(text))
 
 
 def _text_key(joined_tokens: str) -> str:
@@ -1836,6 +1861,7 @@ def prepare_keys(
         # The kept segments' keys are their words joined: joined again (the segments without
         # words left out), they give the text's words joined, without a join of every word.
         doc.__dict__["text_key"] = _text_key(" ".join([keys[i] for i in kept if keys[i]]))
+        doc.__dict__["lead_words"] = _lead_words(title, cleaned[0], cleaned[2])
         docs.append(doc)
         assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
