@@ -141,6 +141,9 @@ def _normalise_word(word: str) -> str:
 
 _TOKEN_CACHE: dict[str, int] = {}
 _TOKEN_CACHE_MAX = 400_000
+#: The hashes in ``_TOKEN_CACHE``: as many as its tokens unless two of them share one (then
+#: distinct cached tokens always have distinct hashes, which :func:`_set_hashes` relies on).
+_TOKEN_HASHES: set[int] = set()
 
 
 def _token_hash(token: str) -> int:
@@ -149,9 +152,11 @@ def _token_hash(token: str) -> int:
     if h is None:
         if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
             _TOKEN_CACHE.clear()
+            _TOKEN_HASHES.clear()
         data = token.encode()
         h = (zlib.crc32(data) << 32) | zlib.crc32(data, 0x9E3779B9)
         _TOKEN_CACHE[token] = h
+        _TOKEN_HASHES.add(h)
     return h
 
 
@@ -1621,21 +1626,37 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
         todo = [d for d in docs if attr not in d.__dict__]
         if not todo:
             continue
-        get = _TOKEN_CACHE.get
-        flat: list[int] = []
-        sizes = []
-        for d in todo:
-            items = items_of(d)
-            cached = set(map(get, items))
-            found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
-            flat += found
-            sizes.append(len(found))
-        mixed = _mix(np.array(flat, dtype=np.uint64))  # one pass for the whole batch
+        hashes, sizes = _set_hashes([items_of(d) for d in todo])
+        mixed = _mix(hashes)  # one pass for the whole batch
         ends = np.cumsum(sizes).tolist()
         arrays = [mixed[end - size : end] for end, size in zip(ends, sizes, strict=True)]
         sigs = _minhash_many(arrays, scheme)
         for d, size, row in zip(todo, sizes, sigs, strict=True):
             d.__dict__[attr] = Signature(row, scheme.name, size)
+
+
+def _set_hashes(sets: Sequence[Collection[str]]) -> tuple[np.ndarray, list[int]]:
+    """The distinct ``_token_hash`` values of each set of distinct strings, concatenated as
+    uint64s (in no particular order), and how many each set has."""
+    if len(_TOKEN_HASHES) == len(_TOKEN_CACHE):
+        # No two cached strings share a hash: a set's hashes are distinct, and when all its
+        # strings are cached, the batch's are read from the cache at once (as _hash_tokens
+        # does), not a Python set of them made per set and then converted.
+        sizes = list(map(len, sets))
+        try:
+            return np.fromiter(map(_TOKEN_CACHE.__getitem__, chain.from_iterable(sets)),
+                               dtype=np.uint64, count=sum(sizes)), sizes
+        except KeyError:  # a string not seen yet
+            pass
+    get = _TOKEN_CACHE.get
+    flat: list[int] = []
+    sizes = []
+    for items in sets:
+        cached = set(map(get, items))
+        found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
+        flat += found
+        sizes.append(len(found))
+    return np.array(flat, dtype=np.uint64), sizes
 
 
 def _strong_items(doc: Doc) -> frozenset[str] | tuple[()]:
