@@ -284,10 +284,16 @@ def fold_whitespace(text: str) -> str:
     # none before the first line of text, which strip() would remove).
     # Most lines of html_to_text's output are empty (each block element opens and closes with a
     # paragraph break): those are left as they are, without a call.
+    text = _drop_invisible(text)
+    # Of the control characters, an ASCII text keeps only \t, \n and \r once the invisible ones
+    # are dropped: without \t and \r (two memchr), a line of it is single-spaced when it holds
+    # no "  ", which _single_spaced would check with the control characters again, line by line.
+    plain = text.isascii() and "\t" not in text and "\r" not in text
     lines: list[str] = []
-    for line in _drop_invisible(text).split("\n"):
+    for line in text.split("\n"):
         if line:
-            line = line.strip(" ") if _single_spaced(line) else " ".join(line.split())
+            single = "  " not in line if plain else _single_spaced(line)
+            line = line.strip(" ") if single else " ".join(line.split())
         if line or (lines and lines[-1]):
             lines.append(line)
     return "\n".join(lines).strip()

@@ -111,6 +111,10 @@ _ASCII_NONWORD = bytes(
 ) + b" " * 128
 
 
+#: ASCII bytes: a word character (what ``_words`` keeps) → "x", any other → " ".
+_ASCII_WORD_MARK = bytes(0x20 if c == 0x20 else 0x78 for c in _ASCII_NONWORD)
+
+
 def _words(norm: str) -> list[str]:
     """``_WORD.findall(norm)``, with a fast path for ASCII text."""
     if norm.isascii():
@@ -137,6 +141,9 @@ def _normalise_word(word: str) -> str:
 
 _TOKEN_CACHE: dict[str, int] = {}
 _TOKEN_CACHE_MAX = 400_000
+#: The hashes in ``_TOKEN_CACHE``: as many as its tokens unless two of them share one (then
+#: distinct cached tokens always have distinct hashes, which :func:`_set_hashes` relies on).
+_TOKEN_HASHES: set[int] = set()
 
 
 def _token_hash(token: str) -> int:
@@ -145,9 +152,11 @@ def _token_hash(token: str) -> int:
     if h is None:
         if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
             _TOKEN_CACHE.clear()
+            _TOKEN_HASHES.clear()
         data = token.encode()
         h = (zlib.crc32(data) << 32) | zlib.crc32(data, 0x9E3779B9)
         _TOKEN_CACHE[token] = h
+        _TOKEN_HASHES.add(h)
     return h
 
 
@@ -1009,8 +1018,11 @@ def _lower_names(toks: Sequence[str], candidates: set[str]) -> set[str]:
 def _may_have_url(raw: str) -> bool:
     """False only when ``_URL`` cannot match ``raw`` (its scan costs ~10 µs per KB): every match
     holds "://" or, in any case, "www." (no character but w and W matches w under
-    re.IGNORECASE, and only "." matches "\\.": checked over all of Unicode)."""
-    return "://" in raw or (("w." in raw or "W." in raw) and "www." in raw.lower())
+    re.IGNORECASE, and only "." matches "\\.": checked over all of Unicode). A search for "/"
+    (memchr) rules out "://" in most texts, and lowering an ASCII text then searching it once
+    costs less than searching it for "w." and "W." (no character but "w", "W" and "." lowers
+    to a string holding "w" or ".": "www." in the lowered text implies either in the text)."""
+    return ("/" in raw and "://" in raw) or "www." in raw.lower()
 
 
 def _url_key(url: str) -> str:
@@ -1280,7 +1292,11 @@ _STOPWORDS = set(
 
 
 def _content_words(text: str) -> list[str]:
-    return [t for t in _tokens(text) if t not in _STOPWORDS and (len(t) >= 3 or t.isdigit())]
+    return _content_tokens(_tokens(text))
+
+
+def _content_tokens(tokens: Iterable[str]) -> list[str]:
+    return [t for t in tokens if t not in _STOPWORDS and (len(t) >= 3 or t.isdigit())]
 
 
 def _strip_tracking(url: str) -> str:
@@ -1383,11 +1399,7 @@ class Doc:
 
     @cached_property
     def lead_words(self) -> frozenset[str]:
-        lead = " ".join(self.body.split(maxsplit=LEAD_WORDS)[:LEAD_WORDS])
-        text = f"{self.title} {lead}"
-        if "http" in text or "www." in text:  # a link's host and path words are not the story's
-            text = _URL.sub(" ", text)
-        return frozenset(_content_words(text))
+        return _lead_words(self.title, self.body)
 
     @cached_property
     def lead_signature(self) -> Signature:
@@ -1421,6 +1433,27 @@ class Doc:
     @cached_property
     def token_set(self) -> frozenset[str]:
         return frozenset(_tokens(f"{self.title} {self.body}"))
+
+
+def _lead_words(title: str, body: str, tokens: Sequence[str] | None = None) -> frozenset[str]:
+    """``Doc.lead_words``: the content words of the title and of the body's first LEAD_WORDS
+    words. ``tokens``: ``_words(normalise_text(body))``, when the caller has them."""
+    chunks = body.split(maxsplit=LEAD_WORDS)
+    if tokens is not None and title.isascii() and body.isascii():
+        # The body up to its (LEAD_WORDS + 1)th word (split strips only the remainder's start).
+        prefix = body[: len(body) - len(chunks[LEAD_WORDS])] if len(chunks) > LEAD_WORDS else body
+        if not ("http" in title or "www." in title or "http" in prefix or "www." in prefix):
+            # ASCII text normalises to its lower case, and each whitespace character ends a
+            # word: the lead's words are the body's first ones, as many as start in ``prefix``
+            # (each word character marked "x", the words counted as " x" after a space). No
+            # string is made and hashed again for them (half the cost).
+            marked = prefix.encode("ascii").translate(_ASCII_WORD_MARK)
+            lead = _words(title.lower()) + list(tokens[: (b" " + marked).count(b" x")])
+            return frozenset(_content_tokens(lead))
+    text = f"{title} {' '.join(chunks[:LEAD_WORDS])}"
+    if "http" in text or "www." in text:  # a link's host and path words are not the story's
+        text = _URL.sub(" ", text)
+    return frozenset(_content_words(text))
 
 
 def _text_key(joined_tokens: str) -> str:
@@ -1596,21 +1629,37 @@ def _prime_signatures(docs: Sequence[Doc]) -> None:
         todo = [d for d in docs if attr not in d.__dict__]
         if not todo:
             continue
-        get = _TOKEN_CACHE.get
-        flat: list[int] = []
-        sizes = []
-        for d in todo:
-            items = items_of(d)
-            cached = set(map(get, items))
-            found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
-            flat += found
-            sizes.append(len(found))
-        mixed = _mix(np.array(flat, dtype=np.uint64))  # one pass for the whole batch
+        hashes, sizes = _set_hashes([items_of(d) for d in todo])
+        mixed = _mix(hashes)  # one pass for the whole batch
         ends = np.cumsum(sizes).tolist()
         arrays = [mixed[end - size : end] for end, size in zip(ends, sizes, strict=True)]
         sigs = _minhash_many(arrays, scheme)
         for d, size, row in zip(todo, sizes, sigs, strict=True):
             d.__dict__[attr] = Signature(row, scheme.name, size)
+
+
+def _set_hashes(sets: Sequence[Collection[str]]) -> tuple[np.ndarray, list[int]]:
+    """The distinct ``_token_hash`` values of each set of distinct strings, concatenated as
+    uint64s (in no particular order), and how many each set has."""
+    if len(_TOKEN_HASHES) == len(_TOKEN_CACHE):
+        # No two cached strings share a hash: a set's hashes are distinct, and when all its
+        # strings are cached, the batch's are read from the cache at once (as _hash_tokens
+        # does), not a Python set of them made per set and then converted.
+        sizes = list(map(len, sets))
+        try:
+            return np.fromiter(map(_TOKEN_CACHE.__getitem__, chain.from_iterable(sets)),
+                               dtype=np.uint64, count=sum(sizes)), sizes
+        except KeyError:  # a string not seen yet
+            pass
+    get = _TOKEN_CACHE.get
+    flat: list[int] = []
+    sizes = []
+    for items in sets:
+        cached = set(map(get, items))
+        found = {_token_hash(x) for x in items} if None in cached else cast(set[int], cached)
+        flat += found
+        sizes.append(len(found))
+    return np.array(flat, dtype=np.uint64), sizes
 
 
 def _strong_items(doc: Doc) -> frozenset[str] | tuple[()]:
@@ -1836,6 +1885,7 @@ def prepare_keys(
         # The kept segments' keys are their words joined: joined again (the segments without
         # words left out), they give the text's words joined, without a join of every word.
         doc.__dict__["text_key"] = _text_key(" ".join([keys[i] for i in kept if keys[i]]))
+        doc.__dict__["lead_words"] = _lead_words(title, cleaned[0], cleaned[2])
         docs.append(doc)
         assumed = tuple(sorted({key for key in keys if key in learnt})) if learnt else ()
         parts.append((text, title, language, tuple(segs), tuple(keys), _segment_key(title),
