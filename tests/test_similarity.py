@@ -626,3 +626,82 @@ def test_crosslang_score_equals_the_weighted_jaccard_over_the_dedup_corpus():
     # Every combination of scripts, each with partial overlaps, and same-script pairs without.
     assert {(a, b, True) for a in (False, True) for b in (False, True)} <= kinds
     assert (False, False, False) in kinds and (True, True, False) in kinds
+
+
+def test_lead_words_read_from_the_texts_words_equal_the_joined_lead_reading(monkeypatch):
+    """prepare_keys takes an ASCII lead's words from the body's words it already has
+    (``_lead_words(title, body, tokens)``); they must be the content words of the title and the
+    body's first LEAD_WORDS words as Doc.lead_words reads them, on the dedup corpus and on
+    random ASCII soup (every kind of space, punctuation, digits, "_", links, long texts)."""
+    import random
+
+    import store.similarity as sim
+    from bench.dedup import load_corpus
+
+    slow = {"calls": 0}
+    content_words = sim._content_words
+
+    def counting(text):
+        slow["calls"] += 1
+        return content_words(text)
+
+    cases = [(r.title, r.text) for r in load_corpus()]
+    rng = random.Random(17)
+    words = ["Ahmed", "the", "POLICE", "said", "12", "x_y", "_", "a-b", "O'Brien", "...", ",",
+             "ok.", "\t", "\n", "\r\n", "  ", "\x0b", "\x1f"]
+    # Each of these sends the lead to the joined reading.
+    rare = ["www.example.org", "http://x.org/A", "https", "é"]
+
+    def word():
+        return rng.choice(rare) if rng.random() < 0.01 else rng.choice(words)
+
+    for _ in range(3000):
+        soup = [word() for _ in range(rng.randrange(0, 160))]
+        text = "".join(w + rng.choice((" ", " ", "", "\n", "\t")) for w in soup)
+        title = " ".join(word() for _ in range(rng.randrange(0, 6)))
+        cases.append((title, text))
+    monkeypatch.setattr(sim, "_content_words", counting)
+    fast = 0
+    for title, text in cases:
+        doc = sim.Doc(title=title, text=text)
+        expected = doc.lead_words  # the joined lead's reading
+        body = doc.body
+        before = slow["calls"]
+        got = sim._lead_words(title, body, sim._words(sim.normalise_text(body)))
+        fast += slow["calls"] == before
+        assert got == expected, (title, body)
+    assert fast > 1000 and fast < len(cases) - 500  # both readings were taken
+
+
+def test_set_hashes_are_each_sets_distinct_token_hashes(monkeypatch):
+    """_set_hashes reads a batch's hashes from the token cache at once when every string is
+    cached and no two cached strings share a hash; otherwise set by set. Either way, each set's
+    hashes are the distinct _token_hash values of its strings."""
+    import numpy as np
+
+    import store.similarity as sim
+
+    monkeypatch.setattr(sim, "_TOKEN_CACHE", {})
+    monkeypatch.setattr(sim, "_TOKEN_HASHES", set())
+    sets = [frozenset({"press", "freedom", "ghana"}), frozenset(), frozenset({"ghana", "accra"}),
+            frozenset(f"w{i}" for i in range(50))]
+
+    def per_set(hashes, sizes):
+        ends = np.cumsum(sizes).tolist()
+        return [sorted(hashes[end - size:end].tolist()) for end, size in zip(ends, sizes, strict=True)]
+
+    expected = [sorted({sim._token_hash(x) for x in s}) for s in sets]
+    # all cached, no shared hash: the one-pass reading
+    assert per_set(*sim._set_hashes(sets)) == expected
+    # a string never seen: set by set, and it is cached on the way
+    sets.append(frozenset({"unseen", "press"}))
+    expected.append(sorted({sim._token_hash(x) for x in ("unseen", "press")}))
+    sim._TOKEN_CACHE.pop("unseen")
+    got = sim._set_hashes(sets)
+    assert per_set(*got) == expected and "unseen" in sim._TOKEN_CACHE
+    # two cached strings sharing a hash: a set holding both has it once
+    sim._TOKEN_CACHE["twin"] = sim._TOKEN_CACHE["press"]
+    sets.append(frozenset({"twin", "press", "ghana"}))
+    expected.append(sorted({sim._token_hash("press"), sim._token_hash("ghana")}))
+    hashes, sizes = sim._set_hashes(sets)
+    assert per_set(hashes, sizes) == expected and sizes[-1] == 2
