@@ -705,3 +705,37 @@ def test_set_hashes_are_each_sets_distinct_token_hashes(monkeypatch):
     expected.append(sorted({sim._token_hash("press"), sim._token_hash("ghana")}))
     hashes, sizes = sim._set_hashes(sets)
     assert per_set(hashes, sizes) == expected and sizes[-1] == 2
+
+
+def test_evidence_bounds_never_below_a_pairs_shared_evidence() -> None:
+    """``NearDupMatcher.rejects`` refuses a pair in two languages when the evidence bound of
+    its two texts (``Doc.evidence_bounds``) is below the minimum evidence, without scoring it:
+    the bound must never be below the pair's evidence (``crosslang_evidence``), between every
+    two texts of bench/dedup.py's corpus (four languages, Latin and Arabic script), and it is
+    the sum of the weights of a text's own non-place features."""
+    from bench.dedup import load_corpus
+    from store.similarity import _evidence_bounds, crosslang_evidence
+
+    en = doc("Ghana: reporter Efua Owusu-Ansah detained for 48 hours in Takoradi", HARBOUR_EN)
+    assert en.features.neutral == {"d:05-14", "n:14", "n:48", "n:2025"}
+    assert en.features.names == {"efua", "owusu-ansah", "harbour", "voice", "ghana", "takoradi"}
+    # The date 3, the two numbers 2 each, not the year; two per name, not the two places.
+    assert en.evidence_bounds == _evidence_bounds(en.features) == (7.0, 8.0, False)
+
+    docs = [Doc(r.title, r.text, r.language) for r in load_corpus()]
+    scripts = set()
+    tight = 0
+    for a in docs:
+        for b in docs:
+            if a is b or a.language == b.language:
+                continue
+            neutral_a, names_a, arabic_a = a.evidence_bounds
+            neutral_b, names_b, arabic_b = b.evidence_bounds
+            names = (min(names_a, names_b) if arabic_a == arabic_b
+                     else names_b if arabic_a else names_a)
+            most = min(neutral_a, neutral_b) + names
+            evidence = crosslang_evidence(a, b)
+            assert evidence <= most, (a.title, b.title)
+            scripts.add(arabic_a != arabic_b)
+            tight += evidence == most and evidence >= NearDupMatcher().crosslang_min_evidence
+    assert scripts == {False, True} and tight
