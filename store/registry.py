@@ -20,6 +20,7 @@ Two ways to load:
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -181,7 +182,9 @@ def parse_registry_lenient(
 ) -> tuple[list[Source], list[RegistryError]]:
     """Lenient load from TOML text; see :func:`load_registry_lenient`."""
     sources, errors = _parse_lenient(text, origin)
-    return list(sources), list(errors)
+    # Copies of the remembered errors: a caller raises them (parse_registry), which gives an
+    # exception its traceback and context; a remembered one would carry them into the next load.
+    return list(sources), [copy.copy(error) for error in errors]
 
 
 @lru_cache(maxsize=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import pytest
@@ -360,3 +361,19 @@ def test_reading_the_same_registry_again_gives_fresh_lists_and_an_edited_file_is
     write(tmp_path, GOOD.replace('country = "GH"', 'country = "SN"'))
     [edited], none = load_registry_lenient(path)
     assert edited.country == "SN" and none == []
+
+
+def test_an_invalid_registry_read_again_raises_a_fresh_error(tmp_path):
+    # The remembered parse must not hand out the exception a previous strict load raised (with
+    # that raise's traceback and context attached).
+    path = write(tmp_path, source_toml("bad-one", country='"XX"'))
+    raised = []
+    for _ in range(2):
+        with pytest.raises(RegistryError) as info:
+            load_registry(path)
+        raised.append(info.value)
+    first, second = raised
+    assert first is not second and str(first) == str(second)
+    assert (second.path, second.source_id, second.key) == (first.path, first.source_id, first.key)
+    assert len(traceback.extract_tb(second.__traceback__)) == len(
+        traceback.extract_tb(first.__traceback__))
