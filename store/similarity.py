@@ -1282,6 +1282,19 @@ def _evidence_bounds(features: Features) -> tuple[float, float, bool]:
     return neutral, names, features.arabic
 
 
+def _pair_evidence_bound(
+    a: tuple[float, float, bool], b: tuple[float, float, bool]
+) -> float:
+    """The most :func:`_features_evidence` two texts can share, from their
+    :func:`_evidence_bounds`: the smaller neutral bound plus the smaller name bound, or
+    between scripts (where only the Latin side's names are matched) the Latin side's."""
+    neutral_a, names_a, arabic_a = a
+    neutral_b, names_b, arabic_b = b
+    if arabic_a == arabic_b:
+        return min(neutral_a, neutral_b) + min(names_a, names_b)
+    return min(neutral_a, neutral_b) + (names_b if arabic_a else names_a)
+
+
 # --------------------------------------------------------------------------------------------
 # Documents and the same-story decision
 # --------------------------------------------------------------------------------------------
@@ -2142,13 +2155,7 @@ class NearDupMatcher:
         # name, which no pair's evidence can reach the minimum with: an upper bound of the
         # shared evidence from each text's own features (_evidence_bounds, exact sums) refuses
         # them, as the evidence itself would, without the score and the set operations.
-        neutral_a, names_a, arabic_a = a.evidence_bounds
-        neutral_b, names_b, arabic_b = b.evidence_bounds
-        if arabic_a == arabic_b:
-            most = min(neutral_a, neutral_b) + min(names_a, names_b)
-        else:  # between scripts only the Latin side's names are matched
-            most = min(neutral_a, neutral_b) + (names_b if arabic_a else names_a)
-        if most < self.crosslang_min_evidence:
+        if _pair_evidence_bound(a.evidence_bounds, b.evidence_bounds) < self.crosslang_min_evidence:
             return True
         # The score first, as in same_story, even when the dates alone would refuse: it makes
         # both Docs' name features, which the store's doc cache then keeps packed; a Doc cached

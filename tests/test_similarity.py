@@ -714,7 +714,7 @@ def test_evidence_bounds_never_below_a_pairs_shared_evidence() -> None:
     two texts of bench/dedup.py's corpus (four languages, Latin and Arabic script), and it is
     the sum of the weights of a text's own non-place features."""
     from bench.dedup import load_corpus
-    from store.similarity import _evidence_bounds, crosslang_evidence
+    from store.similarity import _evidence_bounds, _pair_evidence_bound, crosslang_evidence
 
     en = doc("Ghana: reporter Efua Owusu-Ansah detained for 48 hours in Takoradi", HARBOUR_EN)
     assert en.features.neutral == {"d:05-14", "n:14", "n:48", "n:2025"}
@@ -729,13 +729,9 @@ def test_evidence_bounds_never_below_a_pairs_shared_evidence() -> None:
         for b in docs:
             if a is b or a.language == b.language:
                 continue
-            neutral_a, names_a, arabic_a = a.evidence_bounds
-            neutral_b, names_b, arabic_b = b.evidence_bounds
-            names = (min(names_a, names_b) if arabic_a == arabic_b
-                     else names_b if arabic_a else names_a)
-            most = min(neutral_a, neutral_b) + names
+            most = _pair_evidence_bound(a.evidence_bounds, b.evidence_bounds)
             evidence = crosslang_evidence(a, b)
             assert evidence <= most, (a.title, b.title)
-            scripts.add(arabic_a != arabic_b)
+            scripts.add(a.evidence_bounds[2] != b.evidence_bounds[2])
             tight += evidence == most and evidence >= NearDupMatcher().crosslang_min_evidence
     assert scripts == {False, True} and tight
