@@ -205,10 +205,10 @@ def record_fetches(session: Session, fetches: Sequence[Fetched], *, now: datetim
             conflict=("url",), returning=("url",),
         )
         inserted = {url for url, in back}
-        raced = [url for url in new if url not in inserted]
+        raced = {url for url in new if url not in inserted}
         if raced:  # another writer created these rows meanwhile: updated as the others are
-            rows.update(_state_rows(session, raced))
-            _leave(rows, [f for f in fetches if f.url in set(raced)])
+            rows.update(_state_rows(session, sorted(raced)))
+            _leave(rows, [f for f in fetches if f.url in raced])
         new = [url for url in new if url in inserted]
     done = set(new)
     driver_executemany(session, _RECORD, [

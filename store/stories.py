@@ -1047,7 +1047,8 @@ class NearDuplicate(MatchLevel):
             rows = np.array([row(docs_by_id[aid]) if aid in docs_by_id else -2
                              for aid in distinct.tolist()], dtype=np.int64)
             theirs = rows[np.searchsorted(distinct, article_ids)]
-            at, article_ids, theirs = at[theirs != -2], article_ids[theirs != -2], theirs[theirs != -2]
+            read = theirs != -2
+            at, article_ids, theirs = at[read], article_ids[read], theirs[read]
             found = [(pos, docs_by_id[aid], story_of[aid])
                      for pos, aid in zip(at.tolist(), article_ids.tolist(), strict=True)]
             left, right = np.r_[new_row[at], left], np.r_[theirs, right]
